@@ -1,0 +1,53 @@
+"""Staff users, roles, API tokens and console sessions."""
+
+from patron.auth.models import ApiToken, ConsoleSession, User
+from patron.auth.permissions import ROLE_PERMISSIONS, Perm, Role, can_grant, has_permission
+from patron.auth.service import (
+    Principal,
+    authenticate,
+    close_console_session,
+    count_users,
+    create_token,
+    create_user,
+    generate_password,
+    get_user,
+    get_user_by_email,
+    list_tokens,
+    list_users,
+    open_console_session,
+    principal_for,
+    resolve_console_session,
+    resolve_token,
+    revoke_token,
+    set_password,
+    update_user,
+)
+
+__all__ = [
+    "ROLE_PERMISSIONS",
+    "ApiToken",
+    "ConsoleSession",
+    "Perm",
+    "Principal",
+    "Role",
+    "User",
+    "authenticate",
+    "can_grant",
+    "close_console_session",
+    "count_users",
+    "create_token",
+    "create_user",
+    "generate_password",
+    "get_user",
+    "get_user_by_email",
+    "has_permission",
+    "list_tokens",
+    "list_users",
+    "open_console_session",
+    "principal_for",
+    "resolve_console_session",
+    "resolve_token",
+    "revoke_token",
+    "set_password",
+    "update_user",
+]

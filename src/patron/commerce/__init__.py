@@ -1,0 +1,1 @@
+"""Commerce: products, orders, refunds, subscriptions."""

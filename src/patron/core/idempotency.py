@@ -1,0 +1,78 @@
+"""Idempotency keys, stored in the same transaction as the effect they guard."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from patron.core.clock import now
+from patron.core.db import Base, created_at_column, id_column
+from patron.core.errors import ValidationFailed
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "route", "key"),)
+
+    id: Mapped[str] = id_column()
+    scope: Mapped[str] = mapped_column(String(100))
+    route: Mapped[str] = mapped_column(String(300))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    content_type: str
+
+
+def request_digest(method: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b"\n" + body).hexdigest()
+
+
+def validate_key(key: str) -> str:
+    if not key or len(key) > 255 or not key.isprintable():
+        raise ValidationFailed("Idempotency-Key must be 1-255 printable characters", code="invalid_idempotency_key")
+    return key
+
+
+def lookup(session: Session, scope: str, route: str, key: str, digest: str) -> StoredResponse | None:
+    row = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.route == route, IdempotencyRecord.key == key
+        )
+    )
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise ValidationFailed(
+            "this Idempotency-Key was used with a different request", code="idempotency_key_reused"
+        )
+    return StoredResponse(row.status_code, row.response_body, row.content_type)
+
+
+def store(
+    session: Session, scope: str, route: str, key: str, digest: str, response: StoredResponse
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            scope=scope, route=route, key=key, request_hash=digest, status_code=response.status_code,
+            response_body=response.body, content_type=response.content_type,
+        )
+    )
+    session.flush()
+
+
+def purge_expired(session: Session, ttl: timedelta) -> int:
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now() - ttl))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,207 @@
+"""Domain events in a transactional outbox.
+
+``emit_event`` writes the event in the caller's transaction; a dispatcher (``patron worker``, or
+``patron serve`` in-process for the embedded setup) delivers it to registered handlers after commit.
+Each (event, handler) pair is delivered at least once and recorded, so a handler that succeeded is
+never run again for that event when another handler fails and the event is retried. Handlers must be
+idempotent with respect to the event id anyway (they run in the dispatcher's transaction, so their
+effects and the delivery record commit together).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from patron.core.clock import now
+from patron.core.db import Base, Database, created_at_column, id_column
+
+log = logging.getLogger("patron.outbox")
+
+MAX_ATTEMPTS = 10
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime] = created_at_column()
+    available_at: Mapped[datetime] = mapped_column(default=now)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
+    failed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_outbox_pending", "dispatched_at", "failed_at", "available_at"),)
+
+
+class OutboxDelivery(Base):
+    __tablename__ = "outbox_deliveries"
+
+    event_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("outbox_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    handler: Mapped[str] = mapped_column(String(200), primary_key=True)
+    delivered_at: Mapped[datetime] = created_at_column()
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    id: str
+    name: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+
+
+Handler = Callable[[Session, DomainEvent], None]
+
+
+@dataclass
+class EventRegistry:
+    handlers: dict[str, list[tuple[str, Handler]]] = field(default_factory=dict)
+
+    def register(self, name: str, handler: Handler, *, key: str | None = None) -> None:
+        handler_key = key or f"{handler.__module__}.{handler.__qualname__}"
+        entries = self.handlers.setdefault(name, [])
+        if any(k == handler_key for k, _ in entries):
+            return
+        entries.append((handler_key, handler))
+
+    def for_event(self, name: str) -> list[tuple[str, Handler]]:
+        return list(self.handlers.get(name, [])) + list(self.handlers.get("*", []))
+
+
+registry = EventRegistry()
+
+
+def emit_event(session: Session, name: str, payload: dict[str, Any]) -> str:
+    """Record a domain event in the caller's transaction. Returns the event id."""
+    event = OutboxEvent(name=name, payload=payload)
+    session.add(event)
+    session.flush()
+    return event.id
+
+
+def _claim(session: Session, batch: int) -> list[OutboxEvent]:
+    stmt = (
+        select(OutboxEvent)
+        .where(
+            OutboxEvent.dispatched_at.is_(None),
+            OutboxEvent.failed_at.is_(None),
+            OutboxEvent.available_at <= now(),
+        )
+        .order_by(OutboxEvent.available_at, OutboxEvent.id)
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def dispatch_pending(db: Database, *, batch: int = 100, events: EventRegistry | None = None) -> int:
+    """Deliver one batch of due events. Returns how many events were processed."""
+    events = events or registry
+    processed = 0
+    with db.unit_of_work() as session:
+        claimed = _claim(session, batch)
+        for row in claimed:
+            _deliver(session, row, events)
+            processed += 1
+    return processed
+
+
+def _deliver(session: Session, row: OutboxEvent, events: EventRegistry) -> None:
+    event = DomainEvent(id=row.id, name=row.name, payload=dict(row.payload), occurred_at=row.occurred_at)
+    done = set(
+        session.scalars(select(OutboxDelivery.handler).where(OutboxDelivery.event_id == row.id))
+    )
+    error: str | None = None
+    for key, handler in events.for_event(row.name):
+        if key in done:
+            continue
+        savepoint = session.begin_nested()
+        try:
+            handler(session, event)
+            session.add(OutboxDelivery(event_id=row.id, handler=key))
+            session.flush()
+            savepoint.commit()
+        except Exception as exc:  # a failing handler must not stop the others
+            savepoint.rollback()
+            log.exception("handler %s failed for event %s %s", key, row.name, row.id)
+            error = f"{key}: {type(exc).__name__}: {exc}"
+    row.attempts += 1
+    if error is None:
+        row.dispatched_at = now()
+        row.last_error = None
+    else:
+        row.last_error = error[:2000]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.failed_at = now()
+        else:
+            row.available_at = now() + timedelta(seconds=min(3600, 2**row.attempts))
+
+
+def drain(db: Database, *, max_rounds: int = 1000) -> int:
+    """Dispatch until nothing is due (tests, CLI ``worker --once``)."""
+    total = 0
+    for _ in range(max_rounds):
+        n = dispatch_pending(db)
+        total += n
+        if n == 0:
+            break
+    return total
+
+
+def retry_failed(session: Session) -> int:
+    result = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.failed_at.is_not(None))
+        .values(failed_at=None, attempts=0, available_at=now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class Dispatcher:
+    """A background thread that drains the outbox (embedded ``patron serve`` and ``patron worker``)."""
+
+    def __init__(self, db: Database, *, interval: float = 1.0, jobs: list[Callable[[], Any]] | None = None):
+        self.db = db
+        self.interval = interval
+        self.jobs = jobs or []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        n = drain(self.db)
+        for job in self.jobs:
+            try:
+                job()
+            except Exception:
+                log.exception("scheduled job failed")
+        return n
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("outbox dispatch failed")
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="patron-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

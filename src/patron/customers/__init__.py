@@ -1,0 +1,1 @@
+"""Customers: profiles, organisations, consent, timeline, traits, segments."""

@@ -1,0 +1,1 @@
+"""Imports of customers, orders, products and subscriptions from files."""

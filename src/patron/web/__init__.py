@@ -1,0 +1,1 @@
+"""Web adapter: REST API, staff console and customer portal."""

@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn (``patron.web.asgi:app``)."""
+
+from patron.web.app import create_app
+
+app = create_app()

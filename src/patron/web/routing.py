@@ -1,0 +1,96 @@
+"""The request's unit of work and idempotency keys, wrapped around every API route.
+
+Each request gets one session (a write session, ``BEGIN IMMEDIATE`` on SQLite, for unsafe methods).
+Endpoints flush; this wrapper commits when the response is a success and rolls back otherwise. For a
+POST with an ``Idempotency-Key`` header, the stored response is replayed, or the new response is
+stored in the same transaction as the effect; a concurrent duplicate that loses the race on the
+unique key is rolled back and replays the winner's response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from patron.core import idempotency
+from patron.core.audit import Actor, current_actor
+from patron.core.db import Database
+from patron.core.i18n import current_language
+from patron.web.security import CSRF_HEADER, authenticate_request, check_csrf
+
+SAFE = {"GET", "HEAD", "OPTIONS"}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    return Response(
+        content=stored.body, status_code=stored.status_code, media_type=stored.content_type,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+class PatronRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        original = super().get_route_handler()
+        route_id = f"{','.join(sorted(self.methods or []))} {self.path_format}"
+
+        async def handler(request: Request) -> Response:
+            db: Database = request.app.state.database
+            write = request.method not in SAFE
+            key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
+            digest = ""
+            if key is not None:
+                idempotency.validate_key(key)
+                digest = idempotency.request_digest(request.method, await request.body())
+            for attempt in range(2):
+                session = db.session(write=write)
+                request.state.db = session
+                try:
+                    principal = await run_in_threadpool(authenticate_request, request, session)
+                    request.state.principal = principal
+                    if principal is not None:
+                        current_actor.set(Actor("user", principal.user_id, principal.email))
+                        current_language.set(principal.language)
+                        if write:
+                            check_csrf(request, principal, request.headers.get(CSRF_HEADER))
+                    if key is not None and principal is not None:
+                        stored = await run_in_threadpool(
+                            idempotency.lookup, session, principal.scope, route_id, key, digest
+                        )
+                        if stored is not None:
+                            return _replay(stored)
+                    response = await original(request)
+                    if key is not None and principal is not None and response.status_code < 400:
+                        body = getattr(response, "body", None)
+                        if isinstance(body, bytes | memoryview):
+                            await run_in_threadpool(
+                                idempotency.store, session, principal.scope, route_id, key, digest,
+                                idempotency.StoredResponse(
+                                    response.status_code, bytes(body),
+                                    response.media_type or "application/json",
+                                ),
+                            )
+                    if response.status_code < 400:
+                        await run_in_threadpool(session.commit)
+                        notify = getattr(request.app.state, "on_commit", None)
+                        if notify is not None:
+                            notify()
+                    else:
+                        await run_in_threadpool(session.rollback)
+                    return response
+                except IntegrityError:
+                    await run_in_threadpool(session.rollback)
+                    if key is None or attempt == 1:
+                        raise
+                    continue  # lost a race on the idempotency key: replay the winner's response
+                except BaseException:
+                    await run_in_threadpool(session.rollback)
+                    raise
+                finally:
+                    await run_in_threadpool(session.close)
+            raise RuntimeError("unreachable")  # pragma: no cover
+
+        return handler

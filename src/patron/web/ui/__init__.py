@@ -1,0 +1,20 @@
+"""Staff console (server-rendered). ``install_ui`` mounts every console page module."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+PAGES: tuple[str, ...] = ("auth", "customers", "organisations", "segments", "imports", "settings")
+
+
+def install_ui(app: FastAPI) -> None:
+    for name in PAGES:
+        try:
+            module = importlib.import_module(f"patron.web.ui.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"patron.web.ui.{name}":
+                raise
+            continue
+        app.include_router(module.router)

@@ -1,0 +1,1 @@
+"""Worker adapter: dispatches outbox events and runs scheduled jobs."""

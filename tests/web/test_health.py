@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_health_is_public(client: TestClient) -> None:
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_missing_token_is_401_problem(client: TestClient) -> None:
+    response = client.get("/api/v1/users")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "unauthenticated"
+    assert body["status"] == 401
+
+
+def test_bad_token_is_401(client: TestClient) -> None:
+    response = client.get("/api/v1/users", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_viewer_cannot_create_users(client: TestClient, tokens) -> None:
+    response = client.post(
+        "/api/v1/users",
+        json={"email": "x@example.com", "password": "0123456789ab", "role": "viewer"},
+        headers=tokens.headers("viewer"),
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+
+
+def test_idempotent_post_replays(api: TestClient) -> None:
+    body = {"email": "a@example.com", "password": "0123456789ab", "role": "viewer"}
+    first = api.post("/api/v1/users", json=body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 201
+    again = api.post("/api/v1/users", json=body, headers={"Idempotency-Key": "k1"})
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = api.post("/api/v1/users", json={**body, "role": "agent"}, headers={"Idempotency-Key": "k1"})
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+    users = api.get("/api/v1/users").json()["items"]
+    assert [u["email"] for u in users].count("a@example.com") == 1
