@@ -25,13 +25,13 @@ from patron.auth import Role, create_token, create_user
 from patron.bootstrap import wire
 from patron.core import migrate
 from patron.core.clock import FrozenClock, use_clock
-from patron.core.db import Base, Database, dispose_engines, get_engine, make_engine
+from patron.core.db import Database, dispose_engines, get_engine, make_engine
 from patron.core.settings import reset_settings_cache
 from patron.models import import_all_models
 
 PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-PASSWORD = "correct horse battery"  # noqa: S105
+PASSWORD = "correct horse battery"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,9 +75,20 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _truncate_all(url: str) -> None:
     engine = get_engine(url)
-    tables = [t.name for t in Base.metadata.sorted_tables]
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if tables:
+            conn.execute(
+                text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            )
 
 
 @pytest.fixture
@@ -141,8 +152,13 @@ class Tokens:
         role = Role(role)
         if role.value not in self._cache:
             with self.database.unit_of_work() as s:
-                user = create_user(s, email=f"{role.value}@example.com", password=PASSWORD, role=role,
-                                   name=role.value.title())
+                user = create_user(
+                    s,
+                    email=f"{role.value}@example.com",
+                    password=PASSWORD,
+                    role=role,
+                    name=role.value.title(),
+                )
                 _, secret = create_token(s, user=user, name="test")
             self._cache[role.value] = secret
         return self._cache[role.value]

@@ -45,7 +45,10 @@ class Perm(StrEnum):
 
 
 _READ = {
-    Perm.CUSTOMERS_READ, Perm.SEGMENTS_READ, Perm.ORGANISATIONS_READ, Perm.COMMERCE_READ,
+    Perm.CUSTOMERS_READ,
+    Perm.SEGMENTS_READ,
+    Perm.ORGANISATIONS_READ,
+    Perm.COMMERCE_READ,
     Perm.SETTINGS_READ,
 }
 
@@ -55,22 +58,42 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.MARKETER: frozenset(
         _READ
         | {
-            Perm.CUSTOMERS_WRITE, Perm.TIMELINE_WRITE, Perm.CONSENT_WRITE, Perm.TRAITS_WRITE,
-            Perm.SEGMENTS_WRITE, Perm.ORGANISATIONS_WRITE, Perm.EXPORTS_RUN, Perm.IMPORTS_RUN,
+            Perm.CUSTOMERS_WRITE,
+            Perm.TIMELINE_WRITE,
+            Perm.CONSENT_WRITE,
+            Perm.TRAITS_WRITE,
+            Perm.SEGMENTS_WRITE,
+            Perm.ORGANISATIONS_WRITE,
+            Perm.EXPORTS_RUN,
+            Perm.IMPORTS_RUN,
             Perm.TOKENS_WRITE,
         }
     ),
     Role.AGENT: frozenset(
-        {Perm.CUSTOMERS_READ, Perm.ORGANISATIONS_READ, Perm.COMMERCE_READ, Perm.SEGMENTS_READ,
-         Perm.TIMELINE_WRITE, Perm.CONSENT_WRITE, Perm.TOKENS_WRITE}
+        {
+            Perm.CUSTOMERS_READ,
+            Perm.ORGANISATIONS_READ,
+            Perm.COMMERCE_READ,
+            Perm.SEGMENTS_READ,
+            Perm.TIMELINE_WRITE,
+            Perm.CONSENT_WRITE,
+            Perm.TOKENS_WRITE,
+        }
     ),
-    Role.ANALYST: frozenset(_READ | {Perm.ANALYTICS_RUN, Perm.EXPORTS_RUN, Perm.AUDIT_READ, Perm.TOKENS_WRITE}),
+    Role.ANALYST: frozenset(
+        _READ | {Perm.ANALYTICS_RUN, Perm.EXPORTS_RUN, Perm.AUDIT_READ, Perm.TOKENS_WRITE}
+    ),
     Role.VIEWER: frozenset(_READ),
 }
 
 # Which roles a user of a given role may grant (to users or tokens).
 ROLE_RANK: dict[Role, int] = {
-    Role.OWNER: 100, Role.ADMIN: 90, Role.MARKETER: 50, Role.ANALYST: 40, Role.AGENT: 30, Role.VIEWER: 10,
+    Role.OWNER: 100,
+    Role.ADMIN: 90,
+    Role.MARKETER: 50,
+    Role.ANALYST: 40,
+    Role.AGENT: 30,
+    Role.VIEWER: 10,
 }
 
 

@@ -18,10 +18,17 @@ from patron.auth.models import ApiToken, ConsoleSession, User
 from patron.auth.permissions import ROLE_PERMISSIONS, Perm, Role, can_grant
 from patron.core.audit import record_audit
 from patron.core.clock import ensure_aware, now
-from patron.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated, ValidationFailed
+from patron.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    ValidationFailed,
+)
 from patron.core.settings import get_settings
 
-TOKEN_PREFIX = "ptn_"
+TOKEN_PREFIX = "ptn_"  # noqa: S105 - a public prefix, not a secret
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 
@@ -88,12 +95,23 @@ def generate_password() -> str:
 
 
 def user_snapshot(user: User) -> dict[str, object]:
-    return {"email": user.email, "name": user.name, "role": user.role, "is_active": user.is_active,
-            "language": user.language}
+    return {
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "is_active": user.is_active,
+        "language": user.language,
+    }
 
 
 def create_user(
-    session: Session, *, email: str, password: str, role: Role | str, name: str = "", language: str = "en",
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: Role | str,
+    name: str = "",
+    language: str = "en",
     granted_by: Principal | None = None,
 ) -> User:
     role = Role(role)
@@ -103,7 +121,9 @@ def create_user(
     validate_password(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user with email {email} exists", code="duplicate_user")
-    user = User(email=email, name=name, role=role.value, password_hash=hash_password(password), language=language)
+    user = User(
+        email=email, name=name, role=role.value, password_hash=hash_password(password), language=language
+    )
     session.add(user)
     session.flush()
     record_audit(session, "user.created", "user", user.id, new=user_snapshot(user))
@@ -133,8 +153,14 @@ def count_users(session: Session) -> int:
 
 
 def update_user(
-    session: Session, user: User, *, role: str | None = None, name: str | None = None,
-    is_active: bool | None = None, language: str | None = None, time_zone: str | None = None,
+    session: Session,
+    user: User,
+    *,
+    role: str | None = None,
+    name: str | None = None,
+    is_active: bool | None = None,
+    language: str | None = None,
+    time_zone: str | None = None,
     actor: Principal | None = None,
 ) -> User:
     old = user_snapshot(user)
@@ -164,9 +190,9 @@ def update_user(
 
 def _ensure_other_owner(session: Session, user: User) -> None:
     others = session.scalar(
-        select(func.count()).select_from(User).where(
-            User.role == Role.OWNER.value, User.is_active.is_(True), User.id != user.id
-        )
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.OWNER.value, User.is_active.is_(True), User.id != user.id)
     )
     if not others:
         raise Conflict("the business must keep at least one active owner", code="last_owner")
@@ -178,9 +204,7 @@ def set_password(session: Session, user: User, password: str) -> None:
     user.failed_logins = 0
     user.locked_until = None
     # a password change ends every console session of that user
-    session.execute(
-        update(ConsoleSession).where(ConsoleSession.user_id == user.id).values(expires_at=now())
-    )
+    session.execute(update(ConsoleSession).where(ConsoleSession.user_id == user.id).values(expires_at=now()))
     session.flush()
     record_audit(session, "user.password_reset", "user", user.id)
 
@@ -214,23 +238,41 @@ def _dummy() -> str:
     return hash_password("not-a-real-password")
 
 
-def _DUMMY_HASH() -> str:  # noqa: N802
+def _DUMMY_HASH() -> str:
     return _dummy()
 
 
-def principal_for(user: User, *, via: str, role: Role | None = None, token_id: str | None = None,
-                  csrf_token: str | None = None) -> Principal:
+def principal_for(
+    user: User,
+    *,
+    via: str,
+    role: Role | None = None,
+    token_id: str | None = None,
+    csrf_token: str | None = None,
+) -> Principal:
     return Principal(
-        user_id=user.id, email=user.email, role=role or Role(user.role), via=via, token_id=token_id,
-        language=user.language, time_zone=user.time_zone, csrf_token=csrf_token,
+        user_id=user.id,
+        email=user.email,
+        role=role or Role(user.role),
+        via=via,
+        token_id=token_id,
+        language=user.language,
+        time_zone=user.time_zone,
+        csrf_token=csrf_token,
     )
 
 
 # ---- API tokens --------------------------------------------------------------------------------
 
+
 def create_token(
-    session: Session, *, user: User, name: str, role: Role | str | None = None,
-    expires_at: datetime | None = None, granted_by: Principal | None = None,
+    session: Session,
+    *,
+    user: User,
+    name: str,
+    role: Role | str | None = None,
+    expires_at: datetime | None = None,
+    granted_by: Principal | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the secret, which is shown once and stored only as a digest."""
     token_role = Role(role) if role else Role(user.role)
@@ -244,13 +286,22 @@ def create_token(
         raise ValidationFailed("name is required", code="invalid_name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id, name=name.strip(), role=token_role.value, digest=digest(secret),
-        prefix=secret[:10], expires_at=expires_at,
+        user_id=user.id,
+        name=name.strip(),
+        role=token_role.value,
+        digest=digest(secret),
+        prefix=secret[:10],
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()
-    record_audit(session, "token.created", "api_token", token.id,
-                 new={"name": token.name, "role": token.role, "user_id": user.id})
+    record_audit(
+        session,
+        "token.created",
+        "api_token",
+        token.id,
+        new={"name": token.name, "role": token.role, "user_id": user.id},
+    )
     return token, secret
 
 
@@ -292,10 +343,13 @@ def revoke_token(session: Session, token_id: str, *, actor: Principal | None = N
 
 # ---- console sessions --------------------------------------------------------------------------
 
+
 def open_console_session(session: Session, user: User) -> tuple[ConsoleSession, str]:
     secret = secrets.token_urlsafe(32)
     row = ConsoleSession(
-        digest=digest(secret), user_id=user.id, csrf_token=secrets.token_urlsafe(24),
+        digest=digest(secret),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(24),
         expires_at=now() + timedelta(seconds=get_settings().session_max_age_seconds),
     )
     session.add(row)

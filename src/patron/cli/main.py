@@ -21,8 +21,9 @@ from patron.core import migrate
 from patron.core.clock import now
 from patron.core.settings import get_settings
 
-app = typer.Typer(help="Patron: customer relationships and loyalty.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Patron: customer relationships and loyalty.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -70,8 +71,9 @@ def serve(
     import uvicorn
 
     os.environ["PATRON_DISPATCH_IN_PROCESS"] = "1" if dispatch else "0"
-    uvicorn.run("patron.web.asgi:app", host=host, port=port, workers=workers, log_level="info",
-                proxy_headers=False)
+    uvicorn.run(
+        "patron.web.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False
+    )
 
 
 @app.command()
@@ -150,8 +152,9 @@ def tokens_create(
     """Create an API token; the token is printed on the last line."""
     expires = now() + timedelta(days=expires_days) if expires_days else None
     with unit_of_work() as session:
-        token, secret = create_token(session, user=get_user_by_email(session, email), name=name, role=role,
-                                     expires_at=expires)
+        token, secret = create_token(
+            session, user=get_user_by_email(session, email), name=name, role=role, expires_at=expires
+        )
         console.print(f"token {token.id} ({token.role}) for {email}")
     out.print(secret)
 

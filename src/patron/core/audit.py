@@ -78,8 +78,13 @@ def record_audit(
         new = {k: v for k, v in new.items() if k in changed}
     session.add(
         AuditEntry(
-            actor=who.ref, actor_label=who.label, action=action, entity_type=entity_type,
-            entity_id=entity_id, old_values=_jsonable(old), new_values=_jsonable(new),
+            actor=who.ref,
+            actor_label=who.label,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            old_values=_jsonable(old),
+            new_values=_jsonable(new),
         )
     )
 

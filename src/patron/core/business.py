@@ -9,7 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import Date, ForeignKey, Integer, Numeric, String, UniqueConstraint, select
+from sqlalchemy import Date, Integer, Numeric, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from patron.core.db import Base, created_at_column, id_column, updated_at_column
@@ -106,8 +106,12 @@ def get_business(session: Session) -> BusinessInfo:
     if row is None:
         return BusinessInfo("My business", "EUR", "UTC", 0, 1, "en")
     return BusinessInfo(
-        row.name, row.reporting_currency, row.time_zone, row.week_start,
-        row.fiscal_year_start_month, row.default_language,
+        row.name,
+        row.reporting_currency,
+        row.time_zone,
+        row.week_start,
+        row.fiscal_year_start_month,
+        row.default_language,
     )
 
 
@@ -129,7 +133,7 @@ def update_business(session: Session, **changes: object) -> tuple[BusinessInfo, 
             raise ValidationFailed("week_start must be 0 (Monday) to 6 (Sunday)", code="invalid_week_start")
         elif key == "fiscal_year_start_month" and not (isinstance(value, int) and 1 <= value <= 12):
             raise ValidationFailed("fiscal_year_start_month must be 1..12", code="invalid_month")
-        elif key not in {"name", "default_language"}:
+        elif key not in {"name", "default_language", "week_start", "fiscal_year_start_month"}:
             raise ValidationFailed(f"unknown setting {key!r}", code="unknown_setting")
         setattr(row, key, value)
     session.flush()
@@ -157,8 +161,12 @@ def create_market(
     if len(country) != 2 or not country.isalpha():
         raise ValidationFailed("country must be an ISO 3166-1 alpha-2 code", code="invalid_country")
     market = Market(
-        code=code, name=name, country=country.upper(), currency=validate_currency(currency),
-        locale=validate_locale(locale), time_zone=validate_time_zone(time_zone),
+        code=code,
+        name=name,
+        country=country.upper(),
+        currency=validate_currency(currency),
+        locale=validate_locale(locale),
+        time_zone=validate_time_zone(time_zone),
     )
     session.add(market)
     session.flush()
@@ -185,7 +193,9 @@ def set_fx_rate(
 
 def list_fx_rates(session: Session, *, limit: int = 500) -> list[FxRate]:
     return list(
-        session.scalars(select(FxRate).order_by(FxRate.valid_on.desc(), FxRate.base, FxRate.quote).limit(limit))
+        session.scalars(
+            select(FxRate).order_by(FxRate.valid_on.desc(), FxRate.base, FxRate.quote).limit(limit)
+        )
     )
 
 

@@ -145,9 +145,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            bind=engine.execution_options(patron_write=True), expire_on_commit=False
-        )
+        self._write = sessionmaker(bind=engine.execution_options(patron_write=True), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:

@@ -42,9 +42,7 @@ class ValidationFailed(PatronError):
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail, code=code, extra=extra)
-        self.errors: list[dict[str, Any]] = errors or [
-            {"loc": [], "msg": self.detail, "type": self.code}
-        ]
+        self.errors: list[dict[str, Any]] = errors or [{"loc": [], "msg": self.detail, "type": self.code}]
 
 
 class NotFound(PatronError):

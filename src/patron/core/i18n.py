@@ -83,7 +83,7 @@ def _(message: str) -> str:
     return translations(current_language.get()).gettext(message)
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext convention: mark for extraction only
+def N_(message: str) -> str:
     return message
 
 

@@ -42,7 +42,9 @@ def request_digest(method: str, body: bytes) -> str:
 
 def validate_key(key: str) -> str:
     if not key or len(key) > 255 or not key.isprintable():
-        raise ValidationFailed("Idempotency-Key must be 1-255 printable characters", code="invalid_idempotency_key")
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 printable characters", code="invalid_idempotency_key"
+        )
     return key
 
 
@@ -61,13 +63,16 @@ def lookup(session: Session, scope: str, route: str, key: str, digest: str) -> S
     return StoredResponse(row.status_code, row.response_body, row.content_type)
 
 
-def store(
-    session: Session, scope: str, route: str, key: str, digest: str, response: StoredResponse
-) -> None:
+def store(session: Session, scope: str, route: str, key: str, digest: str, response: StoredResponse) -> None:
     session.add(
         IdempotencyRecord(
-            scope=scope, route=route, key=key, request_hash=digest, status_code=response.status_code,
-            response_body=response.body, content_type=response.content_type,
+            scope=scope,
+            route=route,
+            key=key,
+            request_hash=digest,
+            status_code=response.status_code,
+            response_body=response.body,
+            content_type=response.content_type,
         )
     )
     session.flush()

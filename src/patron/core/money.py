@@ -44,7 +44,7 @@ def quantize(amount: Decimal, currency: str, rounding: str = ROUNDING) -> Decima
 
 def parse_decimal(value: object) -> Decimal:
     """Parse an amount from a string/int/Decimal; floats are refused (they are not money)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValidationFailed("amount must be a decimal string, not a float", code="invalid_amount")
     if isinstance(value, Decimal):
         result = value

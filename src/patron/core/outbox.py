@@ -121,9 +121,7 @@ def dispatch_pending(db: Database, *, batch: int = 100, events: EventRegistry | 
 
 def _deliver(session: Session, row: OutboxEvent, events: EventRegistry) -> None:
     event = DomainEvent(id=row.id, name=row.name, payload=dict(row.payload), occurred_at=row.occurred_at)
-    done = set(
-        session.scalars(select(OutboxDelivery.handler).where(OutboxDelivery.event_id == row.id))
-    )
+    done = set(session.scalars(select(OutboxDelivery.handler).where(OutboxDelivery.event_id == row.id)))
     error: str | None = None
     for key, handler in events.for_event(row.name):
         if key in done:

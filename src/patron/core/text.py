@@ -13,11 +13,7 @@ def fold(value: str) -> str:
     """Lower-case, strip combining marks (except Thai vowels/tones, which carry meaning)."""
     value = value.translate(_SPECIAL)
     decomposed = unicodedata.normalize("NFKD", value)
-    kept = [
-        ch
-        for ch in decomposed
-        if not (unicodedata.combining(ch) and not ("\u0e00" <= ch <= "\u0e7f"))
-    ]
+    kept = [ch for ch in decomposed if not (unicodedata.combining(ch) and not ("\u0e00" <= ch <= "\u0e7f"))]
     return unicodedata.normalize("NFC", "".join(kept)).casefold()
 
 

@@ -45,8 +45,13 @@ def create_app(database_url: str | None = None, *, dispatch: bool | None = None)
             dispatcher.stop()
 
     app = FastAPI(
-        title="Patron API", version=__version__, description=API_DESCRIPTION, lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,
+        title="Patron API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
     )
     app.state.database = db
     install_problem_handlers(app)

@@ -39,8 +39,14 @@ class ValidationProblem(Problem):
 
 
 def problem_response(
-    status: int, code: str, detail: str, *, title: str | None = None, instance: str | None = None,
-    extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    instance: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:patron:problem:{code}",
@@ -57,21 +63,32 @@ def problem_response(
 
 
 _STATUS_CODES = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 412: "precondition_failed",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
-    428: "precondition_required", 429: "rate_limited",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "precondition_required",
+    429: "rate_limited",
 }
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
-        out.append({
-            "loc": [p if isinstance(p, int | str) else str(p) for p in err.get("loc", [])],
-            "msg": str(err.get("msg", "")),
-            "type": str(err.get("type", "invalid")),
-        })
+        out.append(
+            {
+                "loc": [p if isinstance(p, int | str) else str(p) for p in err.get("loc", [])],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "invalid")),
+            }
+        )
     return out
 
 
@@ -82,30 +99,35 @@ def install_problem_handlers(app: FastAPI) -> None:
         if isinstance(exc, ValidationFailed):
             extra["errors"] = _clean_errors(exc.errors)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(exc.status, exc.code, exc.detail, instance=request.url.path,
-                                extra=extra, headers=headers)
+        return problem_response(
+            exc.status, exc.code, exc.detail, instance=request.url.path, extra=extra, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _clean_errors(exc.errors())
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5]
-        ) or "invalid request"
-        return problem_response(422, "validation_failed", detail, instance=request.url.path,
-                                extra={"errors": errors})
+        detail = (
+            "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+            or "invalid request"
+        )
+        return problem_response(
+            422, "validation_failed", detail, instance=request.url.path, extra={"errors": errors}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
-        return problem_response(exc.status_code, code, str(exc.detail), instance=request.url.path,
-                                headers=headers)
+        return problem_response(
+            exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal_error", "an unexpected error occurred",
-                                instance=request.url.path)
+        return problem_response(
+            500, "internal_error", "an unexpected error occurred", instance=request.url.path
+        )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

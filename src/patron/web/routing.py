@@ -9,7 +9,9 @@ unique key is rolled back and replays the winner's response.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
@@ -27,13 +29,15 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 def _replay(stored: idempotency.StoredResponse) -> Response:
     return Response(
-        content=stored.body, status_code=stored.status_code, media_type=stored.content_type,
+        content=stored.body,
+        status_code=stored.status_code,
+        media_type=stored.content_type,
         headers={"Idempotent-Replayed": "true"},
     )
 
 
 class PatronRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
         route_id = f"{','.join(sorted(self.methods or []))} {self.path_format}"
 
@@ -67,9 +71,15 @@ class PatronRoute(APIRoute):
                         body = getattr(response, "body", None)
                         if isinstance(body, bytes | memoryview):
                             await run_in_threadpool(
-                                idempotency.store, session, principal.scope, route_id, key, digest,
+                                idempotency.store,
+                                session,
+                                principal.scope,
+                                route_id,
+                                key,
+                                digest,
                                 idempotency.StoredResponse(
-                                    response.status_code, bytes(body),
+                                    response.status_code,
+                                    bytes(body),
                                     response.media_type or "application/json",
                                 ),
                             )

@@ -8,7 +8,7 @@ from decimal import Decimal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from patron.auth import Perm
+from patron.auth import Perm, Principal
 from patron.core.audit import record_audit
 from patron.core.business import (
     create_market,
@@ -97,43 +97,54 @@ class FxRatePage(BaseModel):
 
 
 @router.get("/settings/business", response_model=BusinessRead)
-def read_business(db: DbSession, _: Requires(Perm.SETTINGS_READ)) -> BusinessRead:
+def read_business(db: DbSession, _: Principal = Requires(Perm.SETTINGS_READ)) -> BusinessRead:
     return BusinessRead(**get_business(db).__dict__)
 
 
 @router.patch("/settings/business", response_model=BusinessRead)
-def patch_business(body: BusinessUpdate, db: DbSession, _: Requires(Perm.SETTINGS_WRITE)) -> BusinessRead:
+def patch_business(
+    body: BusinessUpdate, db: DbSession, _: Principal = Requires(Perm.SETTINGS_WRITE)
+) -> BusinessRead:
     old, new = update_business(db, **body.model_dump(exclude_unset=True))
     record_audit(db, "business.updated", "business", None, old=old.__dict__, new=new.__dict__)
     return BusinessRead(**new.__dict__)
 
 
 @router.get("/markets", response_model=MarketPage)
-def list_markets_endpoint(db: DbSession, _: Requires(Perm.SETTINGS_READ)) -> MarketPage:
+def list_markets_endpoint(db: DbSession, _: Principal = Requires(Perm.SETTINGS_READ)) -> MarketPage:
     return MarketPage(items=[MarketRead.model_validate(m) for m in list_markets(db)])
 
 
-@router.post("/markets", response_model=MarketRead, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(409))
-def create_market_endpoint(body: MarketCreate, db: DbSession, _: Requires(Perm.SETTINGS_WRITE)) -> MarketRead:
+@router.post(
+    "/markets",
+    response_model=MarketRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409),
+)
+def create_market_endpoint(
+    body: MarketCreate, db: DbSession, _: Principal = Requires(Perm.SETTINGS_WRITE)
+) -> MarketRead:
     market = create_market(db, **body.model_dump())
     record_audit(db, "market.created", "market", market.id, new=body.model_dump())
     return MarketRead.model_validate(market)
 
 
 @router.get("/markets/{market}", response_model=MarketRead, responses=problem_responses(404))
-def get_market_endpoint(market: str, db: DbSession, _: Requires(Perm.SETTINGS_READ)) -> MarketRead:
+def get_market_endpoint(
+    market: str, db: DbSession, _: Principal = Requires(Perm.SETTINGS_READ)
+) -> MarketRead:
     return MarketRead.model_validate(get_market(db, market))
 
 
 @router.get("/fx-rates", response_model=FxRatePage)
-def list_fx(db: DbSession, _: Requires(Perm.SETTINGS_READ)) -> FxRatePage:
+def list_fx(db: DbSession, _: Principal = Requires(Perm.SETTINGS_READ)) -> FxRatePage:
     return FxRatePage(items=[FxRateRead.model_validate(r) for r in list_fx_rates(db)])
 
 
 @router.post("/fx-rates", response_model=FxRateRead, status_code=status.HTTP_201_CREATED)
-def create_fx(body: FxRateCreate, db: DbSession, _: Requires(Perm.SETTINGS_WRITE)) -> FxRateRead:
-    row = set_fx_rate(db, base=body.base, quote=body.quote, valid_on=body.valid_on, rate=body.rate,
-                      source=body.source)
+def create_fx(body: FxRateCreate, db: DbSession, _: Principal = Requires(Perm.SETTINGS_WRITE)) -> FxRateRead:
+    row = set_fx_rate(
+        db, base=body.base, quote=body.quote, valid_on=body.valid_on, rate=body.rate, source=body.source
+    )
     record_audit(db, "fx_rate.set", "fx_rate", row.id, new=body.model_dump())
     return FxRateRead.model_validate(row)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from patron.auth import (
     Perm,
+    Principal,
     Role,
     create_token,
     create_user,
@@ -91,15 +92,25 @@ class TokenPage(BaseModel):
 
 
 @router.get("/users", response_model=UserPage)
-def list_users_endpoint(db: DbSession, _: Requires(Perm.USERS_READ)) -> UserPage:
+def list_users_endpoint(db: DbSession, _: Principal = Requires(Perm.USERS_READ)) -> UserPage:
     return UserPage(items=[UserRead.model_validate(u) for u in list_users(db)])
 
 
-@router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(409))
-def create_user_endpoint(body: UserCreate, db: DbSession, me: Requires(Perm.USERS_WRITE)) -> UserRead:
-    user = create_user(db, email=body.email, password=body.password, role=body.role, name=body.name,
-                       language=body.language, granted_by=me)
+@router.post(
+    "/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, responses=problem_responses(409)
+)
+def create_user_endpoint(
+    body: UserCreate, db: DbSession, me: Principal = Requires(Perm.USERS_WRITE)
+) -> UserRead:
+    user = create_user(
+        db,
+        email=body.email,
+        password=body.password,
+        role=body.role,
+        name=body.name,
+        language=body.language,
+        granted_by=me,
+    )
     return UserRead.model_validate(user)
 
 
@@ -109,16 +120,18 @@ def me_endpoint(db: DbSession, me: CurrentPrincipal) -> UserRead:
 
 
 @router.get("/users/{user_id}", response_model=UserRead, responses=problem_responses(404))
-def get_user_endpoint(user_id: str, db: DbSession, _: Requires(Perm.USERS_READ)) -> UserRead:
+def get_user_endpoint(user_id: str, db: DbSession, _: Principal = Requires(Perm.USERS_READ)) -> UserRead:
     return UserRead.model_validate(get_user(db, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead, responses=problem_responses(404, 409))
-def update_user_endpoint(user_id: str, body: UserUpdate, db: DbSession,
-                         me: Requires(Perm.USERS_WRITE)) -> UserRead:
+def update_user_endpoint(
+    user_id: str, body: UserUpdate, db: DbSession, me: Principal = Requires(Perm.USERS_WRITE)
+) -> UserRead:
     user = get_user(db, user_id)
-    update_user(db, user, role=body.role, name=body.name, is_active=body.is_active,
-                language=body.language, actor=me)
+    update_user(
+        db, user, role=body.role, name=body.name, is_active=body.is_active, language=body.language, actor=me
+    )
     return UserRead.model_validate(user)
 
 
@@ -128,15 +141,22 @@ def list_tokens_endpoint(db: DbSession, me: CurrentPrincipal) -> TokenPage:
     return TokenPage(items=[TokenRead.model_validate(t) for t in list_tokens(db, user_id=user_id)])
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(404))
-def create_token_endpoint(body: TokenCreate, db: DbSession, me: Requires(Perm.TOKENS_WRITE)) -> TokenCreated:
+@router.post(
+    "/tokens",
+    response_model=TokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404),
+)
+def create_token_endpoint(
+    body: TokenCreate, db: DbSession, me: Principal = Requires(Perm.TOKENS_WRITE)
+) -> TokenCreated:
     user = get_user(db, body.user_id or me.user_id)
-    token, secret = create_token(db, user=user, name=body.name, role=body.role, expires_at=body.expires_at,
-                                 granted_by=me)
+    token, secret = create_token(
+        db, user=user, name=body.name, role=body.role, expires_at=body.expires_at, granted_by=me
+    )
     return TokenCreated(**TokenRead.model_validate(token).model_dump(), token=secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404))
-def revoke_token_endpoint(token_id: str, db: DbSession, me: Requires(Perm.TOKENS_WRITE)) -> None:
+def revoke_token_endpoint(token_id: str, db: DbSession, me: Principal = Requires(Perm.TOKENS_WRITE)) -> None:
     revoke_token(db, token_id, actor=me)
