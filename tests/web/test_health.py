@@ -47,3 +47,17 @@ def test_idempotent_post_replays(api: TestClient) -> None:
     assert other.json()["code"] == "idempotency_key_reused"
     users = api.get("/api/v1/users").json()["items"]
     assert [u["email"] for u in users].count("a@example.com") == 1
+
+
+def test_audit_log_records_old_and_new_values(api: TestClient, tokens) -> None:
+    created = api.post(
+        "/api/v1/users", json={"email": "b@example.com", "password": "0123456789ab", "role": "viewer"}
+    )
+    user_id = created.json()["id"]
+    assert api.patch(f"/api/v1/users/{user_id}", json={"role": "agent"}).status_code == 200
+    entries = api.get("/api/v1/audit", params={"entity_type": "user", "entity_id": user_id}).json()["items"]
+    assert [e["action"] for e in entries] == ["user.updated", "user.created"]
+    assert entries[0]["old_values"] == {"role": "viewer"}
+    assert entries[0]["new_values"] == {"role": "agent"}
+    assert entries[0]["actor_label"] == "owner@example.com"
+    assert api.get("/api/v1/audit", headers=tokens.headers("marketer")).status_code == 403
