@@ -74,21 +74,20 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _truncate_all(url: str) -> None:
+    """Empty every table. DELETE with foreign-key triggers off is much faster than TRUNCATE for the
+    handful of rows a test leaves behind."""
     engine = get_engine(url)
     with engine.begin() as conn:
         tables = (
             conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                )
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
             )
             .scalars()
             .all()
         )
-        if tables:
-            conn.execute(
-                text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
-            )
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in tables:
+            conn.execute(text(f'DELETE FROM "{table}"'))
 
 
 @pytest.fixture

@@ -30,7 +30,12 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 
 # Other command modules register themselves on ``app`` when imported.
-COMMAND_MODULES: tuple[str, ...] = ("patron.cli.data", "patron.cli.demo_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "patron.cli.data",
+    "patron.cli.demo_cmd",
+    "patron.cli.customers_cmd",
+    "patron.cli.export_cmd",
+)
 
 
 @app.command()

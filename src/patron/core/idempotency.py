@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from patron.core.clock import now
@@ -49,6 +49,14 @@ def validate_key(key: str) -> str:
 
 
 def lookup(session: Session, scope: str, route: str, key: str, digest: str) -> StoredResponse | None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise requests sharing a key until the transaction ends: a concurrent duplicate waits for
+        # the first to commit, then finds its stored response (under READ COMMITTED it would otherwise
+        # run the effect too and could answer e.g. 409). SQLite's BEGIN IMMEDIATE already serialises.
+        lock_id = int.from_bytes(
+            hashlib.sha256(f"{scope}\n{route}\n{key}".encode()).digest()[:8], "big", signed=True
+        )
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
     row = session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.scope == scope, IdempotencyRecord.route == route, IdempotencyRecord.key == key

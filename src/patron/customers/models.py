@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.core.db import Base, JSONType, created_at_column, id_column, updated_at_column
@@ -15,15 +15,39 @@ from patron.core.db import Base, JSONType, created_at_column, id_column, updated
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
-        Index("ix_customers_email_folded", "email_folded"),
+        Index(
+            "ix_customers_email_folded",
+            "email_folded",
+            postgresql_ops={"email_folded": "varchar_pattern_ops"},
+        ),
         Index("ix_customers_phone_e164", "phone_e164"),
         Index("ix_customers_created", "created_at", "id"),
+        # partial: an index over the (mostly NULL) column would tempt planners away from better plans
+        Index(
+            "ix_customers_merged_into_id",
+            "merged_into_id",
+            sqlite_where=text("merged_into_id IS NOT NULL"),
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+        ),
+        # prefix search for queries shorter than a trigram (see queries.py)
+        Index(
+            "ix_customers_given_folded",
+            "given_folded",
+            postgresql_ops={"given_folded": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_customers_family_folded",
+            "family_folded",
+            postgresql_ops={"family_folded": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[str] = id_column()
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
     given_name: Mapped[str] = mapped_column(String(200), default="")
     family_name: Mapped[str] = mapped_column(String(200), default="")
+    given_folded: Mapped[str] = mapped_column(String(200), default="")  # core.text.fold(given_name)
+    family_folded: Mapped[str] = mapped_column(String(200), default="")
     form_of_address: Mapped[str | None] = mapped_column(String(50), default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     email_folded: Mapped[str | None] = mapped_column(String(320), default=None)
@@ -42,7 +66,9 @@ class Customer(Base):
     organisation_role: Mapped[str | None] = mapped_column(String(100), default=None)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     erased_at: Mapped[datetime | None] = mapped_column(default=None)
-    merged_into_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    merged_into_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    merged_at: Mapped[datetime | None] = mapped_column(default=None)
+    # folded "|field|field|" text (names both orders, emails, phone digits); indexed by migration 0002
     search_text: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = created_at_column()
@@ -57,7 +83,9 @@ class CustomerEmail(Base):
     __tablename__ = "customer_emails"
 
     id: Mapped[str] = id_column()
-    customer_id: Mapped[str] = mapped_column(String(36), ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(String(320))
     email_folded: Mapped[str] = mapped_column(String(320), index=True)
     label: Mapped[str | None] = mapped_column(String(50), default=None)
@@ -67,7 +95,9 @@ class CustomerPhone(Base):
     __tablename__ = "customer_phones"
 
     id: Mapped[str] = id_column()
-    customer_id: Mapped[str] = mapped_column(String(36), ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
     phone_e164: Mapped[str] = mapped_column(String(20), index=True)
     label: Mapped[str | None] = mapped_column(String(50), default=None)
 
@@ -78,6 +108,7 @@ class Organisation(Base):
     id: Mapped[str] = id_column()
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
     name: Mapped[str] = mapped_column(String(300))
+    name_folded: Mapped[str] = mapped_column(String(300), default="", index=True)  # core.text.fold(name)
     industry: Mapped[str | None] = mapped_column(String(100), default=None)
     size: Mapped[str | None] = mapped_column(String(20), default=None)
     country: Mapped[str | None] = mapped_column(String(2), default=None)
@@ -142,6 +173,7 @@ class Trait(Base):
     value_text: Mapped[str | None] = mapped_column(Text, default=None)
     value_number: Mapped[Decimal | None] = mapped_column(Numeric(24, 6), default=None)
     value_json: Mapped[Any] = mapped_column(JSONType, default=None)
+    value_type: Mapped[str] = mapped_column(String(10), default="text")  # text|number|bool|date|datetime|json
     source: Mapped[str] = mapped_column(String(50))
     updated_at: Mapped[datetime] = updated_at_column()
 

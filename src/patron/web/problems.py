@@ -93,6 +93,8 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    _document_errors_as_problems(app)
+
     @app.exception_handler(PatronError)
     async def _patron(request: Request, exc: PatronError) -> JSONResponse:
         extra = dict(exc.extra)
@@ -128,6 +130,24 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             500, "internal_error", "an unexpected error occurred", instance=request.url.path
         )
+
+
+def _document_errors_as_problems(app: FastAPI) -> None:
+    """Error bodies are only ever problem+json: drop the ``application/json`` entry FastAPI adds next to
+    it for a response ``model`` (the model is kept so its schema lands in the components)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for item in generate().get("paths", {}).values():
+                for operation in item.values():
+                    for code, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if str(code)[:1] in "45" and PROBLEM_MEDIA in content:
+                            content.pop("application/json", None)
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

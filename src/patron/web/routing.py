@@ -48,7 +48,13 @@ class PatronRoute(APIRoute):
             digest = ""
             if key is not None:
                 idempotency.validate_key(key)
-                digest = idempotency.request_digest(request.method, await request.body())
+                body = await request.body()
+                ctype = request.headers.get("content-type", "")
+                if ctype.startswith("multipart/form-data") and "boundary=" in ctype:
+                    # the boundary is random per request: a replayed upload must digest the same
+                    boundary = ctype.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+                    body = body.replace(boundary.encode(), b"--boundary--")
+                digest = idempotency.request_digest(request.method, body)
             for attempt in range(2):
                 session = db.session(write=write)
                 request.state.db = session

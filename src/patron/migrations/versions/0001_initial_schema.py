@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 08:10:58.070713
+Create Date: 2026-11-25 08:23:43.628449
 """
 
 from __future__ import annotations
@@ -85,6 +85,48 @@ def upgrade() -> None:
         sa.UniqueConstraint("scope", "route", "key", name=op.f("uq_idempotency_keys_scope_route_key")),
     )
     op.create_table(
+        "import_batches",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("file_name", sa.String(length=500), nullable=False),
+        sa.Column("file_format", sa.String(length=10), nullable=True),
+        sa.Column("file_size", sa.Integer(), nullable=True),
+        sa.Column("encoding", sa.String(length=30), nullable=True),
+        sa.Column("delimiter", sa.String(length=4), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), nullable=False),
+        sa.Column("live", sa.Boolean(), nullable=False),
+        sa.Column(
+            "options",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "columns",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("rows_total", sa.Integer(), nullable=False),
+        sa.Column("rows_accepted", sa.Integer(), nullable=False),
+        sa.Column("rows_rejected", sa.Integer(), nullable=False),
+        sa.Column("created_count", sa.Integer(), nullable=False),
+        sa.Column("updated_count", sa.Integer(), nullable=False),
+        sa.Column("unchanged_count", sa.Integer(), nullable=False),
+        sa.Column("progress", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("actor_label", sa.String(length=255), nullable=False),
+        sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("undone_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("undone_by", sa.String(length=100), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_batches")),
+    )
+    with op.batch_alter_table("import_batches", schema=None) as batch_op:
+        batch_op.create_index("ix_import_batches_created", ["created_at", "id"], unique=False)
+
+    op.create_table(
         "markets",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("code", sa.String(length=20), nullable=False),
@@ -120,6 +162,26 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_outbox_pending", ["dispatched_at", "failed_at", "available_at"], unique=False
         )
+
+    op.create_table(
+        "products",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("sku", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=False),
+        sa.Column("category", sa.String(length=200), nullable=True),
+        sa.Column("price_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
+        sa.UniqueConstraint("sku", name=op.f("uq_products_sku")),
+    )
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_products_category"), ["category"], unique=False)
+        batch_op.create_index("ix_products_created", ["created_at", "id"], unique=False)
 
     op.create_table(
         "segments",
@@ -195,10 +257,69 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_console_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "import_records",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("batch_id", sa.String(length=36), nullable=False),
+        sa.Column("entity_type", sa.String(length=20), nullable=False),
+        sa.Column("entity_id", sa.String(length=36), nullable=False),
+        sa.Column("action", sa.String(length=10), nullable=False),
+        sa.Column("line", sa.Integer(), nullable=False),
+        sa.Column(
+            "before",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["import_batches.id"],
+            name=op.f("fk_import_records_batch_id_import_batches"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_records")),
+        sa.UniqueConstraint(
+            "batch_id",
+            "entity_type",
+            "entity_id",
+            name=op.f("uq_import_records_batch_id_entity_type_entity_id"),
+        ),
+    )
+    with op.batch_alter_table("import_records", schema=None) as batch_op:
+        batch_op.create_index("ix_import_records_entity", ["entity_type", "entity_id"], unique=False)
+
+    op.create_table(
+        "import_rejects",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("batch_id", sa.String(length=36), nullable=False),
+        sa.Column("line", sa.Integer(), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=True),
+        sa.Column(
+            "reasons",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "values",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["import_batches.id"],
+            name=op.f("fk_import_rejects_batch_id_import_batches"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_rejects")),
+    )
+    with op.batch_alter_table("import_rejects", schema=None) as batch_op:
+        batch_op.create_index("ix_import_rejects_batch_line", ["batch_id", "line"], unique=False)
+
+    op.create_table(
         "organisations",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("external_id", sa.String(length=200), nullable=True),
         sa.Column("name", sa.String(length=300), nullable=False),
+        sa.Column("name_folded", sa.String(length=300), nullable=False),
         sa.Column("industry", sa.String(length=100), nullable=True),
         sa.Column("size", sa.String(length=20), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=True),
@@ -220,6 +341,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
         sa.UniqueConstraint("external_id", name=op.f("uq_organisations_external_id")),
     )
+    with op.batch_alter_table("organisations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_organisations_name_folded"), ["name_folded"], unique=False)
+
     op.create_table(
         "outbox_deliveries",
         sa.Column("event_id", sa.String(length=36), nullable=False),
@@ -239,6 +363,8 @@ def upgrade() -> None:
         sa.Column("external_id", sa.String(length=200), nullable=True),
         sa.Column("given_name", sa.String(length=200), nullable=False),
         sa.Column("family_name", sa.String(length=200), nullable=False),
+        sa.Column("given_folded", sa.String(length=200), nullable=False),
+        sa.Column("family_folded", sa.String(length=200), nullable=False),
         sa.Column("form_of_address", sa.String(length=50), nullable=True),
         sa.Column("email", sa.String(length=320), nullable=True),
         sa.Column("email_folded", sa.String(length=320), nullable=True),
@@ -262,6 +388,7 @@ def upgrade() -> None:
         sa.Column("is_test", sa.Boolean(), nullable=False),
         sa.Column("erased_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("merged_into_id", sa.String(length=36), nullable=True),
+        sa.Column("merged_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
@@ -277,8 +404,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index("ix_customers_created", ["created_at", "id"], unique=False)
-        batch_op.create_index("ix_customers_email_folded", ["email_folded"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customers_merged_into_id"), ["merged_into_id"], unique=False)
+        batch_op.create_index(
+            "ix_customers_email_folded",
+            ["email_folded"],
+            unique=False,
+            postgresql_ops={"email_folded": "varchar_pattern_ops"},
+        )
+        batch_op.create_index(
+            "ix_customers_family_folded",
+            ["family_folded"],
+            unique=False,
+            postgresql_ops={"family_folded": "varchar_pattern_ops"},
+        )
+        batch_op.create_index(
+            "ix_customers_given_folded",
+            ["given_folded"],
+            unique=False,
+            postgresql_ops={"given_folded": "varchar_pattern_ops"},
+        )
+        batch_op.create_index(
+            "ix_customers_merged_into_id",
+            ["merged_into_id"],
+            unique=False,
+            sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+            postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_customers_organisation_id"), ["organisation_id"], unique=False)
         batch_op.create_index("ix_customers_phone_e164", ["phone_e164"], unique=False)
 
@@ -373,6 +523,91 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "orders",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=True),
+        sa.Column("customer_id", sa.String(length=36), nullable=False),
+        sa.Column("market_code", sa.String(length=20), nullable=True),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("subtotal_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("discount_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("tax_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("shipping_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("total_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("refunded_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("reporting_currency", sa.String(length=3), nullable=False),
+        sa.Column("reporting_fx_rate", sa.Numeric(precision=24, scale=10), nullable=False),
+        sa.Column("reporting_net_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("placed_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("promised_delivery_date", sa.Date(), nullable=True),
+        sa.Column("fulfilment_status", sa.String(length=20), nullable=False),
+        sa.Column("fulfilled_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delayed_notified_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("live", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("content_hash", sa.String(length=64), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "channel IN ('web','store','app','phone','marketplace')", name=op.f("ck_orders_channel")
+        ),
+        sa.CheckConstraint(
+            "fulfilment_status IN ('unfulfilled','fulfilled','delivered')", name=op.f("ck_orders_fulfilment")
+        ),
+        sa.CheckConstraint("source IN ('api','import','demo')", name=op.f("ck_orders_source")),
+        sa.CheckConstraint(
+            "status IN ('placed','cancelled','refunded','partially_refunded')", name=op.f("ck_orders_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_orders_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
+        sa.UniqueConstraint("external_id", name=op.f("uq_orders_external_id")),
+    )
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.create_index("ix_orders_customer_placed", ["customer_id", "placed_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_orders_delay_check", ["live", "delayed_notified_at", "promised_delivery_date"], unique=False
+        )
+        batch_op.create_index("ix_orders_placed", ["placed_at", "id"], unique=False)
+
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=True),
+        sa.Column("customer_id", sa.String(length=36), nullable=False),
+        sa.Column("plan", sa.String(length=200), nullable=False),
+        sa.Column("price_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("interval", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("started_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("renews_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('active','cancelled','expired')", name=op.f("ck_subscriptions_status")
+        ),
+        sa.CheckConstraint("\"interval\" IN ('month','year')", name=op.f("ck_subscriptions_interval")),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_subscriptions_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
+        sa.UniqueConstraint("external_id", name=op.f("uq_subscriptions_external_id")),
+    )
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.create_index("ix_subscriptions_created", ["created_at", "id"], unique=False)
+        batch_op.create_index("ix_subscriptions_customer", ["customer_id", "started_at", "id"], unique=False)
+
+    op.create_table(
         "traits",
         sa.Column("customer_id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -383,6 +618,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("value_type", sa.String(length=10), nullable=False),
         sa.Column("source", sa.String(length=50), nullable=False),
         sa.Column("updated_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -396,15 +632,98 @@ def upgrade() -> None:
     with op.batch_alter_table("traits", schema=None) as batch_op:
         batch_op.create_index("ix_traits_name_value", ["name", "value_number"], unique=False)
 
+    op.create_table(
+        "order_lines",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("order_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.String(length=36), nullable=True),
+        sa.Column("sku", sa.String(length=100), nullable=True),
+        sa.Column("name", sa.String(length=300), nullable=False),
+        sa.Column("category", sa.String(length=200), nullable=True),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("unit_price_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("discount_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("total_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("refunded_quantity", sa.Integer(), nullable=False),
+        sa.Column("refunded_amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.CheckConstraint("quantity > 0", name=op.f("ck_order_lines_quantity_positive")),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_order_lines_order_id_orders"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"],
+            ["products.id"],
+            name=op.f("fk_order_lines_product_id_products"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_lines")),
+    )
+    with op.batch_alter_table("order_lines", schema=None) as batch_op:
+        batch_op.create_index("ix_order_lines_order", ["order_id", "position"], unique=False)
+        batch_op.create_index(batch_op.f("ix_order_lines_product_id"), ["product_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_order_lines_sku"), ["sku"], unique=False)
+
+    op.create_table(
+        "refunds",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("order_id", sa.String(length=36), nullable=False),
+        sa.Column("order_line_id", sa.String(length=36), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=20, scale=4), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("refunded_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("kind IN ('refund','return')", name=op.f("ck_refunds_kind")),
+        sa.CheckConstraint("quantity >= 0", name=op.f("ck_refunds_quantity_non_negative")),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_refunds_order_id_orders"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_line_id"],
+            ["order_lines.id"],
+            name=op.f("fk_refunds_order_line_id_order_lines"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
+    )
+    with op.batch_alter_table("refunds", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_refunds_order_id"), ["order_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_refunds_order_line_id"), ["order_line_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("refunds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_refunds_order_line_id"))
+        batch_op.drop_index(batch_op.f("ix_refunds_order_id"))
+
+    op.drop_table("refunds")
+    with op.batch_alter_table("order_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_lines_sku"))
+        batch_op.drop_index(batch_op.f("ix_order_lines_product_id"))
+        batch_op.drop_index("ix_order_lines_order")
+
+    op.drop_table("order_lines")
     with op.batch_alter_table("traits", schema=None) as batch_op:
         batch_op.drop_index("ix_traits_name_value")
 
     op.drop_table("traits")
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscriptions_customer")
+        batch_op.drop_index("ix_subscriptions_created")
+
+    op.drop_table("subscriptions")
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_placed")
+        batch_op.drop_index("ix_orders_delay_check")
+        batch_op.drop_index("ix_orders_customer_placed")
+
+    op.drop_table("orders")
     with op.batch_alter_table("interactions", schema=None) as batch_op:
         batch_op.drop_index("ix_interactions_customer_time")
 
@@ -426,13 +745,36 @@ def downgrade() -> None:
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_phone_e164")
         batch_op.drop_index(batch_op.f("ix_customers_organisation_id"))
-        batch_op.drop_index(batch_op.f("ix_customers_merged_into_id"))
-        batch_op.drop_index("ix_customers_email_folded")
+        batch_op.drop_index(
+            "ix_customers_merged_into_id",
+            sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+            postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_customers_given_folded", postgresql_ops={"given_folded": "varchar_pattern_ops"}
+        )
+        batch_op.drop_index(
+            "ix_customers_family_folded", postgresql_ops={"family_folded": "varchar_pattern_ops"}
+        )
+        batch_op.drop_index(
+            "ix_customers_email_folded", postgresql_ops={"email_folded": "varchar_pattern_ops"}
+        )
         batch_op.drop_index("ix_customers_created")
 
     op.drop_table("customers")
     op.drop_table("outbox_deliveries")
+    with op.batch_alter_table("organisations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_organisations_name_folded"))
+
     op.drop_table("organisations")
+    with op.batch_alter_table("import_rejects", schema=None) as batch_op:
+        batch_op.drop_index("ix_import_rejects_batch_line")
+
+    op.drop_table("import_rejects")
+    with op.batch_alter_table("import_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_import_records_entity")
+
+    op.drop_table("import_records")
     with op.batch_alter_table("console_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_console_sessions_user_id"))
 
@@ -443,12 +785,21 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("users")
     op.drop_table("segments")
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_index("ix_products_created")
+        batch_op.drop_index(batch_op.f("ix_products_category"))
+
+    op.drop_table("products")
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_pending")
         batch_op.drop_index(batch_op.f("ix_outbox_events_name"))
 
     op.drop_table("outbox_events")
     op.drop_table("markets")
+    with op.batch_alter_table("import_batches", schema=None) as batch_op:
+        batch_op.drop_index("ix_import_batches_created")
+
+    op.drop_table("import_batches")
     op.drop_table("idempotency_keys")
     op.drop_table("fx_rates")
     op.drop_table("business_settings")

@@ -1,0 +1,534 @@
+"""Reads: one customer, the searchable list, duplicates, timeline, consent, traits.
+
+Search (``list_customers(q=...)``) is a case- and accent-insensitive substring match over names,
+emails and phones. Both sides are folded in Python (:func:`patron.core.text.fold`: ``Nguyễn`` →
+``nguyen``, ``Điền`` → ``dien``); a query that looks like a phone number (digits, spaces, ``+``,
+``-``, ``.``, ``()``) is matched by its digits against the E.164 digits and the national-format
+digits of every phone (``0912 345 678`` and ``+84 912 345 678`` both find ``+84912345678``).
+
+Index: on SQLite a contentless FTS5 table ``customer_search_fts`` with the ``trigram`` tokenizer (a
+phrase query is an exact substring match); on PostgreSQL a ``pg_trgm`` GIN index on
+``customers.search_text`` serving ``LIKE '%q%'``. Both are created by migration 0002. Queries shorter
+than three characters (no trigram) match the start of the given name, family name or email through
+their B-tree indexes.
+
+Relevance: 0 — the query equals a whole field (a name in either order, given or family name, an
+email, a phone's digits); 1 — a field or a word of a field starts with the query; 2 — the query is
+found elsewhere inside a field. Results are ordered by relevance, then id. Without ``q`` the list is
+newest first (created_at, id descending). Erased and merged customers are left out unless asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
+
+from patron.core.clock import now
+from patron.core.errors import NotFound, ValidationFailed
+from patron.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from patron.customers.contracts import (
+    CONSENT_CHANNELS,
+    PURPOSES,
+    ConsentLedgerView,
+    ConsentRecordView,
+    ConsentStateView,
+    CustomerView,
+    DuplicatePair,
+    InteractionView,
+    TraitView,
+)
+from patron.customers.errors import CustomerNotFound
+from patron.customers.models import (
+    ConsentRecord,
+    Customer,
+    CustomerEmail,
+    CustomerPhone,
+    Interaction,
+    Trait,
+)
+from patron.customers.rules import SearchQuery, decode_trait, display_name, read_query, salutation
+
+MIN_TRIGRAM = 3
+_MAX_CHAR = "\U0010ffff"
+
+
+# ---- one customer ------------------------------------------------------------------------------
+
+
+def _plausible_id(value: str) -> bool:
+    return 0 < len(value) <= 36 and "\x00" not in value
+
+
+def load_customer(session: Session, customer_id: str) -> Customer:
+    """The ORM row (merged and erased ones included) or :class:`CustomerNotFound`."""
+    customer = session.get(Customer, customer_id) if _plausible_id(customer_id) else None
+    if customer is None:
+        raise CustomerNotFound(f"no customer with id {customer_id!r}")
+    return customer
+
+
+def resolve_customer(session: Session, customer_id: str) -> Customer:
+    """Follow ``merged_into`` to the customer that holds the history now."""
+    customer = load_customer(session, customer_id)
+    seen = {customer.id}
+    while customer.merged_into_id is not None and customer.merged_into_id not in seen:
+        customer = load_customer(session, customer.merged_into_id)
+        seen.add(customer.id)
+    return customer
+
+
+def extra_contacts(
+    session: Session, customer_ids: Sequence[str]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    emails: dict[str, list[str]] = defaultdict(list)
+    phones: dict[str, list[str]] = defaultdict(list)
+    ids = list(dict.fromkeys(customer_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for cid, email in session.execute(
+            select(CustomerEmail.customer_id, CustomerEmail.email)
+            .where(CustomerEmail.customer_id.in_(chunk))
+            .order_by(CustomerEmail.customer_id, CustomerEmail.email)
+        ):
+            emails[cid].append(email)
+        for cid, phone in session.execute(
+            select(CustomerPhone.customer_id, CustomerPhone.phone_e164)
+            .where(CustomerPhone.customer_id.in_(chunk))
+            .order_by(CustomerPhone.customer_id, CustomerPhone.phone_e164)
+        ):
+            phones[cid].append(phone)
+    return emails, phones
+
+
+def to_view(customer: Customer, emails: Sequence[str] = (), phones: Sequence[str] = ()) -> CustomerView:
+    return CustomerView(
+        id=customer.id,
+        external_id=customer.external_id,
+        given_name=customer.given_name,
+        family_name=customer.family_name,
+        display_name=display_name(customer),
+        salutation=salutation(customer),
+        form_of_address=customer.form_of_address,
+        email=customer.email,
+        emails=tuple(emails),
+        phone=customer.phone_e164,
+        phones=tuple(phones),
+        language=customer.language,
+        preferred_channel=customer.preferred_channel,
+        time_zone=customer.time_zone,
+        country=customer.country,
+        birthday=customer.birthday,
+        tags=tuple(customer.tags or ()),
+        attributes=dict(customer.attributes or {}),
+        referral_code=customer.referral_code,
+        organisation_id=customer.organisation_id,
+        organisation_role=customer.organisation_role,
+        is_test=customer.is_test,
+        erased_at=customer.erased_at,
+        merged_into_id=customer.merged_into_id,
+        merged_at=customer.merged_at,
+        version=customer.version,
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
+
+
+def views(session: Session, customers: Sequence[Customer]) -> list[CustomerView]:
+    emails, phones = extra_contacts(session, [c.id for c in customers])
+    return [to_view(c, emails.get(c.id, ()), phones.get(c.id, ())) for c in customers]
+
+
+def get_customer(session: Session, customer_id: str) -> CustomerView:
+    return views(session, [load_customer(session, customer_id)])[0]
+
+
+def customer_exists(session: Session, customer_id: str) -> bool:
+    if not _plausible_id(customer_id):
+        return False
+    return session.scalar(select(literal(1)).where(Customer.id == customer_id)) is not None
+
+
+def find_customer_id_by_external_id(session: Session, external_id: str) -> str | None:
+    """The customer with this external id — or, if it was merged, the customer it was merged into."""
+    found = session.scalar(select(Customer.id).where(Customer.external_id == external_id))
+    if found is None:
+        return None
+    return resolve_customer(session, found).id
+
+
+# ---- search and list -------------------------------------------------------------------------
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _match_condition(dialect: str, query: SearchQuery) -> ColumnElement[bool]:
+    value = query.text
+    if len(value) >= MIN_TRIGRAM:
+        if dialect == "sqlite":
+            phrase = '"' + value.replace('"', '""') + '"'
+            matched = text(
+                "SELECT customer_search.customer_id FROM customer_search_fts "
+                "JOIN customer_search ON customer_search.id = customer_search_fts.rowid "
+                "WHERE customer_search_fts MATCH :fts_phrase"
+            ).bindparams(fts_phrase=phrase)
+            return Customer.id.in_(matched.columns(literal_column("customer_id")))
+        return Customer.search_text.like(f"%{_escape_like(value)}%", escape="\\")
+    columns = (Customer.given_folded, Customer.family_folded, Customer.email_folded)
+    if dialect == "sqlite":  # SQLite's LIKE is case-insensitive and skips the index: use a range
+        return or_(*(and_(col >= value, col < value + _MAX_CHAR) for col in columns))
+    return or_(*(col.like(f"{_escape_like(value)}%", escape="\\") for col in columns))
+
+
+def _rank(query: SearchQuery) -> ColumnElement[int]:
+    value = query.text
+    if len(value) >= MIN_TRIGRAM:
+        e = _escape_like(value)
+        st = Customer.search_text
+        return case(
+            (st.like(f"%|{e}|%", escape="\\"), 0),
+            (or_(st.like(f"%|{e}%", escape="\\"), st.like(f"% {e}%", escape="\\")), 1),
+            else_=2,
+        )
+    return case(
+        (
+            or_(
+                Customer.given_folded == value,
+                Customer.family_folded == value,
+                Customer.email_folded == value,
+            ),
+            0,
+        ),
+        else_=1,
+    )
+
+
+def _tag_condition(dialect: str, tag: str) -> ColumnElement[bool]:
+    if dialect == "sqlite":
+        each = func.json_each(Customer.tags).table_valued("value")
+        return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+    return text("customers.tags @> CAST(:tag_json AS jsonb)").bindparams(tag_json=json.dumps([tag]))  # type: ignore[return-value]
+
+
+def search_statement(
+    session: Session,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    country: str | None = None,
+    language: str | None = None,
+    organisation_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    include_erased: bool = False,
+    include_merged: bool = False,
+    is_test: bool | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> tuple[Select[Customer, int], SearchQuery | None, int]:
+    """The statement :func:`list_customers` runs (exposed so tests can read its query plan)."""
+    dialect = _dialect(session)
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
+    conditions: list[ColumnElement[bool]] = []
+    if not include_erased:
+        conditions.append(Customer.erased_at.is_(None))
+    if not include_merged:
+        conditions.append(Customer.merged_into_id.is_(None))
+    if tag:
+        conditions.append(_tag_condition(dialect, tag))
+    if country:
+        conditions.append(Customer.country == country.upper())
+    if language:
+        conditions.append(Customer.language == language)
+    if organisation_id:
+        conditions.append(Customer.organisation_id == organisation_id)
+    if created_after:
+        conditions.append(Customer.created_at >= created_after)
+    if created_before:
+        conditions.append(Customer.created_at < created_before)
+    if is_test is not None:
+        conditions.append(Customer.is_test.is_(is_test))
+    query = read_query(q) if q else None
+    if query is not None:
+        conditions.append(_match_condition(dialect, query))
+        rank = _rank(query).label("rank")
+        stmt = select(Customer, rank)
+        if after is not None:
+            try:
+                r, last_id = int(after[0]), str(after[1])
+            except (IndexError, TypeError, ValueError) as exc:
+                raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
+            rank_expr = _rank(query)
+            conditions.append(or_(rank_expr > r, and_(rank_expr == r, Customer.id > last_id)))
+        stmt = stmt.where(*conditions).order_by(literal_column("rank"), Customer.id)
+    else:
+        stmt = select(Customer, literal(0).label("rank"))
+        if after is not None:
+            try:
+                at, last_id = datetime.fromisoformat(str(after[0])), str(after[1])
+            except (IndexError, TypeError, ValueError) as exc:
+                raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
+            conditions.append(
+                or_(Customer.created_at < at, and_(Customer.created_at == at, Customer.id < last_id))
+            )
+        stmt = stmt.where(*conditions).order_by(Customer.created_at.desc(), Customer.id.desc())
+    return stmt.limit(size + 1), query, size
+
+
+def list_customers(
+    session: Session,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    country: str | None = None,
+    language: str | None = None,
+    organisation_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    include_erased: bool = False,
+    include_merged: bool = False,
+    is_test: bool | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[CustomerView]:
+    """Search and filter customers; see the module docstring for matching and relevance."""
+    stmt, query, size = search_statement(
+        session, q=q, tag=tag, country=country, language=language, organisation_id=organisation_id,
+        created_after=created_after, created_before=created_before, include_erased=include_erased,
+        include_merged=include_merged, is_test=is_test, limit=limit, cursor=cursor,
+    )  # fmt: skip
+    if q and query is None:  # only separators: nothing can match
+        return Page(items=[], next_cursor=None)
+    rows = session.execute(stmt).all()
+    more = len(rows) > size
+    rows = rows[:size]
+    customers = [row[0] for row in rows]
+    next_cursor = None
+    if more and rows:
+        last, rank = rows[-1][0], rows[-1][1]
+        if query is not None:
+            next_cursor = encode_cursor([int(rank), last.id])
+        else:
+            next_cursor = encode_cursor([last.created_at.isoformat(), last.id])
+    return Page(items=views(session, customers), next_cursor=next_cursor)
+
+
+# ---- duplicates --------------------------------------------------------------------------------
+
+_ACTIVE = "c.erased_at IS NULL AND c.merged_into_id IS NULL"
+_DUPLICATE_SQL: dict[str, str] = {
+    "same_email": f"""
+        WITH v AS (
+            SELECT c.id AS cid, c.email_folded AS k FROM customers c
+            WHERE c.email_folded IS NOT NULL AND {_ACTIVE}
+            UNION
+            SELECT c.id, e.email_folded FROM customer_emails e JOIN customers c ON c.id = e.customer_id
+            WHERE {_ACTIVE}
+        )
+        SELECT DISTINCT a.cid, b.cid FROM v a JOIN v b ON a.k = b.k AND a.cid < b.cid
+        WHERE a.cid > :after_a OR (a.cid = :after_a AND b.cid > :after_b)
+        ORDER BY 1, 2 LIMIT :n""",
+    "same_phone": f"""
+        WITH v AS (
+            SELECT c.id AS cid, c.phone_e164 AS k FROM customers c
+            WHERE c.phone_e164 IS NOT NULL AND {_ACTIVE}
+            UNION
+            SELECT c.id, p.phone_e164 FROM customer_phones p JOIN customers c ON c.id = p.customer_id
+            WHERE {_ACTIVE}
+        )
+        SELECT DISTINCT a.cid, b.cid FROM v a JOIN v b ON a.k = b.k AND a.cid < b.cid
+        WHERE a.cid > :after_a OR (a.cid = :after_a AND b.cid > :after_b)
+        ORDER BY 1, 2 LIMIT :n""",
+    "same_name_and_birthday": f"""
+        SELECT a.id, b.id FROM customers a JOIN customers b
+          ON a.given_folded = b.given_folded AND a.family_folded = b.family_folded
+         AND a.birthday = b.birthday AND a.id < b.id
+        WHERE a.birthday IS NOT NULL AND (a.given_folded <> '' OR a.family_folded <> '')
+          AND {_ACTIVE.replace("c.", "a.")} AND {_ACTIVE.replace("c.", "b.")}
+          AND (a.id > :after_a OR (a.id = :after_a AND b.id > :after_b))
+        ORDER BY 1, 2 LIMIT :n""",
+}
+
+
+def list_duplicates(
+    session: Session, *, limit: int | None = None, cursor: str | None = None
+) -> Page[DuplicatePair]:
+    """Suggested merges: pairs of active customers sharing an email (primary or extra, folded), a phone,
+    or the same folded name and birthday; each pair once (lower id first) with all its reasons."""
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor) or ["", ""]
+    if len(after) != 2 or not all(isinstance(v, str) for v in after):
+        raise ValidationFailed("malformed cursor", code="invalid_cursor")
+    reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for reason, sql in _DUPLICATE_SQL.items():
+        params = {"after_a": after[0], "after_b": after[1], "n": size + 1}
+        for a, b in session.execute(text(sql), params):
+            reasons[(a, b)].append(reason)
+    pairs = sorted(reasons)
+    page = pairs[:size]
+    next_cursor = encode_cursor(list(page[-1])) if len(pairs) > size else None
+    return Page(
+        items=[DuplicatePair(customer_ids=p, reasons=tuple(reasons[p])) for p in page],
+        next_cursor=next_cursor,
+    )
+
+
+# ---- timeline ----------------------------------------------------------------------------------
+
+
+def interaction_view(row: Interaction) -> InteractionView:
+    return InteractionView(
+        id=row.id, customer_id=row.customer_id, channel=row.channel, direction=row.direction, kind=row.kind,
+        summary=row.summary, data=dict(row.data or {}), actor=row.actor, source=row.source,
+        occurred_at=row.occurred_at, created_at=row.created_at,
+    )  # fmt: skip
+
+
+def get_interaction(session: Session, interaction_id: str) -> InteractionView:
+    row = session.get(Interaction, interaction_id) if _plausible_id(interaction_id) else None
+    if row is None:
+        raise NotFound(f"no interaction with id {interaction_id!r}", code="interaction_not_found")
+    return interaction_view(row)
+
+
+def list_timeline(
+    session: Session,
+    customer_id: str,
+    *,
+    channel: str | None = None,
+    kind: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[InteractionView]:
+    """The customer's interactions, newest first (occurred_at, id descending)."""
+    customer = resolve_customer(session, customer_id)
+    size = clamp_limit(limit)
+    stmt = select(Interaction).where(Interaction.customer_id == customer.id)
+    if channel:
+        stmt = stmt.where(Interaction.channel == channel)
+    if kind:
+        stmt = stmt.where(Interaction.kind == kind)
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            at, last_id = datetime.fromisoformat(str(after[0])), str(after[1])
+        except (IndexError, TypeError, ValueError) as exc:
+            raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
+        stmt = stmt.where(
+            or_(Interaction.occurred_at < at, and_(Interaction.occurred_at == at, Interaction.id < last_id))
+        )
+    rows = list(
+        session.scalars(stmt.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(size + 1))
+    )
+    next_cursor = None
+    if len(rows) > size:
+        rows = rows[:size]
+        next_cursor = encode_cursor([rows[-1].occurred_at.isoformat(), rows[-1].id])
+    return Page(items=[interaction_view(r) for r in rows], next_cursor=next_cursor)
+
+
+# ---- consent -----------------------------------------------------------------------------------
+
+
+def consent_view(row: ConsentRecord) -> ConsentRecordView:
+    return ConsentRecordView(
+        id=row.id, customer_id=row.customer_id, purpose=row.purpose, channel=row.channel, status=row.status,
+        source=row.source, proof=row.proof, recorded_at=row.recorded_at, expires_at=row.expires_at,
+        actor=row.actor,
+    )  # fmt: skip
+
+
+def get_consent(session: Session, customer_id: str, *, at: datetime | None = None) -> ConsentLedgerView:
+    """The consent in force for every purpose × channel (``unknown`` when never recorded; ``expired``
+    when the latest grant's expiry has passed) and the ledger, newest first."""
+    customer = resolve_customer(session, customer_id)
+    moment = at or now()
+    rows = list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.customer_id == customer.id)
+            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+        )
+    )
+    latest: dict[tuple[str, str], ConsentRecord] = {}
+    for row in rows:
+        if row.recorded_at <= moment:
+            latest.setdefault((row.purpose, row.channel), row)
+    current = []
+    for purpose in PURPOSES:
+        for channel in CONSENT_CHANNELS:
+            found = latest.get((purpose, channel))
+            if found is None:
+                current.append(ConsentStateView(purpose, channel, "unknown", None, None, None))
+                continue
+            status = found.status
+            if status == "granted" and found.expires_at is not None and found.expires_at <= moment:
+                status = "expired"
+            current.append(
+                ConsentStateView(purpose, channel, status, found.recorded_at, found.expires_at, found.source)
+            )
+    return ConsentLedgerView(current=current, history=[consent_view(r) for r in rows])
+
+
+def has_consent(session: Session, customer_id: str, *, purpose: str, channel: str) -> bool:
+    """True when consent for ``purpose`` on ``channel`` is granted and not expired."""
+    state = get_consent(session, customer_id)
+    return any(s.purpose == purpose and s.channel == channel and s.status == "granted" for s in state.current)
+
+
+# ---- traits ------------------------------------------------------------------------------------
+
+
+def trait_view(row: Trait) -> TraitView:
+    value = decode_trait(row.value_type, row.value_text, row.value_number, row.value_json)
+    return TraitView(
+        name=row.name, value=value, value_type=row.value_type, source=row.source, updated_at=row.updated_at
+    )
+
+
+def get_traits(session: Session, customer_id: str) -> dict[str, TraitView]:
+    customer = resolve_customer(session, customer_id)
+    rows = session.scalars(
+        select(Trait)
+        .where(Trait.customer_id == customer.id)
+        .order_by(Trait.name)
+        .execution_options(populate_existing=True)
+    )
+    return {row.name: trait_view(row) for row in rows}
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values for exports (dates and datetimes as ISO 8601, decimals as strings)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,166 @@
+"""Customer search: accent/case folding, phones, relevance, pagination, filters — and the index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from patron.core.clock import FrozenClock
+from patron.customers import (
+    CustomerCreateInput,
+    create_customer,
+    erase_customer,
+    list_customers,
+    merge_customers,
+    update_customer,
+)
+from patron.customers.queries import search_statement
+
+
+def make(session: Session, first: str, last: str, **kw: object) -> str:
+    data = CustomerCreateInput(first_name=first, last_name=last, **kw)  # type: ignore[arg-type]
+    return create_customer(session, data, allow_duplicate_email=True).id
+
+
+def names(session: Session, q: str, **kw: object) -> list[str]:
+    return [c.display_name for c in list_customers(session, q=q, **kw).items]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def people(session: Session) -> dict[str, str]:
+    return {
+        "an": make(session, "Văn An", "Nguyễn", email="an@example.vn", phone="0912 345 678", country="VN"),
+        "dien": make(session, "Thị Điền", "Trần", country="VN", phone="+84 28 3822 1234"),
+        "anna": make(session, "Anna", "Kovács", email="KOVACS.Anna@Example.hu", country="HU"),
+        "somchai": make(session, "สมชาย", "ใจดี", country="TH", phone="081 234 5678"),
+        "jane": make(session, "Jane", "Nguyen-Smith", email="jane@example.com", language="en"),
+    }
+
+
+def test_accent_and_case_insensitive(session: Session, people: dict[str, str]) -> None:
+    assert names(session, "nguyen") == ["Nguyễn Văn An", "Jane Nguyen-Smith"]
+    assert names(session, "NGUYỄN") == ["Nguyễn Văn An", "Jane Nguyen-Smith"]
+    assert names(session, "dien") == ["Trần Thị Điền"]
+    assert names(session, "Điền") == ["Trần Thị Điền"]
+    assert names(session, "kovacs") == ["Kovács Anna"]
+    assert names(session, "van an") == ["Nguyễn Văn An"]
+    assert names(session, "nguyen van an") == ["Nguyễn Văn An"]
+    assert names(session, "สมชาย") == ["สมชาย ใจดี"]
+    assert names(session, "zzz") == []
+
+
+def test_emails_and_phones(session: Session, people: dict[str, str]) -> None:
+    assert names(session, "kovacs.anna@example") == ["Kovács Anna"]
+    assert names(session, "EXAMPLE.HU") == ["Kovács Anna"]
+    assert names(session, "0912 345 678") == ["Nguyễn Văn An"]
+    assert names(session, "+84 912 345 678") == ["Nguyễn Văn An"]
+    assert names(session, "84912345678") == ["Nguyễn Văn An"]
+    assert names(session, "912 345") == ["Nguyễn Văn An"]
+    assert names(session, "345 678") == ["Nguyễn Văn An", "สมชาย ใจดี"]  # 0812345678 too
+    assert names(session, "028 3822 1234") == ["Trần Thị Điền"]
+    assert names(session, "0812345678") == ["สมชาย ใจดี"]
+
+
+def test_extra_emails_and_phones_are_searchable(session: Session, people: dict[str, str]) -> None:
+    update_customer(session, people["anna"], {"emails": ["anna@work.example"], "phones": ["+36 30 123 4567"]})
+    assert names(session, "anna@work") == ["Kovács Anna"]
+    assert names(session, "06 30 123 4567") == ["Kovács Anna"]
+    update_customer(session, people["anna"], {"emails": [], "last_name": "Szabó"})
+    assert names(session, "anna@work") == []
+    assert names(session, "kovacs anna") == []
+    assert names(session, "kovacs.anna@") == ["Szabó Anna"]  # the email stays
+    assert names(session, "szabo") == ["Szabó Anna"]
+
+
+def test_short_queries_match_prefixes(session: Session, people: dict[str, str]) -> None:
+    assert names(session, "ng") == ["Nguyễn Văn An", "Jane Nguyen-Smith"]  # family name prefix
+    assert names(session, "ja") == ["Jane Nguyen-Smith"]  # given name or email prefix
+    assert names(session, "ko") == ["Kovács Anna"]  # email prefix "kovacs.anna@…"
+    assert names(session, "x") == []
+
+
+def test_relevance_exact_then_prefix_then_substring(session: Session) -> None:
+    sub = make(session, "Blanka", "Horváth", language="hu")
+    prefix_word = make(session, "Thị Lan", "Hoàng", language="vi")
+    prefix = make(session, "Lanh", "Phạm", language="vi")
+    exact = make(session, "Lan", "Trần", language="vi")
+    page = list_customers(session, q="lan")
+    got = [c.id for c in page.items]
+    assert got == [exact, *sorted([prefix_word, prefix]), sub]
+
+
+def test_cursor_pagination_with_and_without_query(session: Session) -> None:
+    ids = [make(session, f"Người {i}", "Lê", country="VN") for i in range(7)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = list_customers(session, q="le", limit=3, cursor=cursor)
+        seen += [c.id for c in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == sorted(ids)
+    seen = []
+    cursor = None
+    for _ in range(5):
+        page = list_customers(session, q="nguoi", limit=2, cursor=cursor)
+        seen += [c.id for c in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == sorted(ids)
+    # without a query: newest first
+    first = list_customers(session, limit=4)
+    second = list_customers(session, limit=4, cursor=first.next_cursor)
+    assert [c.id for c in first.items + second.items] == sorted(ids, reverse=True)
+    assert second.next_cursor is None
+
+
+def test_filters(session: Session, frozen_clock: FrozenClock) -> None:
+    early = make(session, "An", "Lê", country="VN", tags=("vip", "hanoi"))
+    frozen_clock.advance(timedelta(days=2))
+    late = make(session, "Bình", "Lê", country="VN", language="en", tags=("hanoi",))
+    hungarian = make(session, "Anna", "Lékó", country="HU", tags=("vip",))
+    assert [c.id for c in list_customers(session, tag="vip").items] == [hungarian, early]
+    assert [c.id for c in list_customers(session, q="le", tag="hanoi").items] == sorted([early, late])
+    assert [c.id for c in list_customers(session, country="hu").items] == [hungarian]
+    assert [c.id for c in list_customers(session, language="vi").items] == [early]
+    cut = datetime(2026, 3, 16, tzinfo=UTC)
+    assert [c.id for c in list_customers(session, created_before=cut).items] == [early]
+    assert [c.id for c in list_customers(session, created_after=cut).items] == [hungarian, late]
+
+
+def test_erased_and_merged_are_left_out(session: Session) -> None:
+    keep = make(session, "Minh", "Đỗ", country="VN")
+    gone = make(session, "Minh", "Đỗ Văn", country="VN")
+    erased = make(session, "Minh", "Đỗ Thị", country="VN")
+    merge_customers(session, source_id=gone, target_id=keep)
+    erase_customer(session, erased)
+    assert [c.id for c in list_customers(session, q="do").items] == [keep]
+    assert {c.id for c in list_customers(session, q="do", include_merged=True).items} == {keep, gone}
+    # erased customers have no name left to find, but the filter shows them
+    assert [c.id for c in list_customers(session, q="do", include_erased=True).items] == [keep]
+    assert erased in {c.id for c in list_customers(session, include_erased=True).items}
+
+
+def test_query_plan_uses_the_trigram_index(session: Session, people: dict[str, str]) -> None:
+    stmt, _, _ = search_statement(session, q="nguyen")
+    dialect = session.get_bind().dialect
+    compiled = stmt.compile(dialect=dialect)
+    conn = session.connection()
+    if dialect.name == "sqlite":
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        plan = " ".join(
+            str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
+        )
+        assert "customer_search_fts VIRTUAL TABLE INDEX" in plan, plan
+        assert "SCAN customers" not in plan, plan
+    else:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
+        assert "ixs_customers_search_trgm" in plan, plan
+    # and the statement finds what the plan promises
+    assert [row[0].id for row in session.execute(stmt)] == [people["an"], people["jane"]]
