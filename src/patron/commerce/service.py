@@ -262,14 +262,17 @@ def refresh_order_stats(session: Session, customer_ids: Sequence[str]) -> None:
 
 
 def _revalue_stale(session: Session, customer_ids: list[str]) -> None:
+    """Re-value orders recorded in an older reporting currency (after the business changed it)."""
     rates: _Rates | None = None
+    reporting = get_business(session).reporting_currency
+    changed = False
     for part in chunks(customer_ids):
         stale = session.execute(
             select(
                 Order.id, Order.currency, Order.placed_at, Order.total_amount, Order.refunded_amount
             ).where(
                 Order.customer_id.in_(part),
-                Order.reporting_currency != get_business(session).reporting_currency,
+                Order.reporting_currency != reporting,
             )
         ).all()
         if not stale:
@@ -287,7 +290,9 @@ def _revalue_stale(session: Session, customer_ids: list[str]) -> None:
                 }
             )
         session.execute(update(_ORDERS).where(_ORDERS.c.id == bindparam("b_id")), rows)
-    session.expire_all()
+        changed = True
+    if changed:
+        session.expire_all()
 
 
 # --- products -------------------------------------------------------------------------------------

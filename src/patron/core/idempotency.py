@@ -89,3 +89,17 @@ def store(session: Session, scope: str, route: str, key: str, digest: str, respo
 def purge_expired(session: Session, ttl: timedelta) -> int:
     result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now() - ttl))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def forget_responses_mentioning(session: Session, needle: str) -> int:
+    """Drop stored responses that mention ``needle`` (a customer id being erased): a replay must not
+    bring personal data back. The table only holds the last ``idempotency_ttl_hours`` of keys."""
+    marker = needle.encode()
+    ids = [
+        row_id
+        for row_id, body in session.execute(select(IdempotencyRecord.id, IdempotencyRecord.response_body))
+        if marker in bytes(body)
+    ]
+    if ids:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids)))
+    return len(ids)

@@ -203,3 +203,29 @@ class Dispatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def scrub_dispatched_payloads(session: Session, needle: str) -> int:
+    """Blank the payloads of already-dispatched events that mention ``needle`` (erasure): the event
+    names and times stay for the record; undelivered events keep theirs until delivered."""
+    from sqlalchemy import Text, cast
+
+    result = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.dispatched_at.is_not(None), cast(OutboxEvent.payload, Text).like(f"%{needle}%"))
+        .values(payload={"erased": True})
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_dispatched(session: Session, older_than: timedelta) -> int:
+    """Delete dispatched events (and their delivery records) older than ``older_than``."""
+    from sqlalchemy import delete
+
+    cutoff = now() - older_than
+    old = select(OutboxEvent.id).where(
+        OutboxEvent.dispatched_at.is_not(None), OutboxEvent.dispatched_at < cutoff
+    )
+    session.execute(delete(OutboxDelivery).where(OutboxDelivery.event_id.in_(old)))
+    result = session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]

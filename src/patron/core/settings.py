@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
     idempotency_ttl_hours: int = 48
+    outbox_retention_days: int = 30
     dispatch_in_process: bool = True
     default_language: str = "en"
     argon2_time_cost: int = 3

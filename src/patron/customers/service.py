@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from patron.core.audit import AuditEntry, current_actor, record_audit
 from patron.core.clock import now
 from patron.core.errors import PreconditionFailed, ValidationFailed
+from patron.core.idempotency import forget_responses_mentioning
 from patron.core.ids import new_id
 from patron.core.lifecycle import lifecycle
-from patron.core.outbox import emit_event
+from patron.core.outbox import emit_event, scrub_dispatched_payloads
 from patron.core.text import fold
 from patron.customers import events
 from patron.customers.contracts import (
@@ -108,6 +109,13 @@ def find_email_owner(session: Session, emails: Sequence[str], *, exclude_id: str
     folded = list({fold_email(e) for e in emails if e})
     if not folded:
         return None
+    if session.get_bind().dialect.name == "postgresql":
+        # hold each email until commit so two concurrent writers cannot both find it free
+        # (SQLite's BEGIN IMMEDIATE already serialises writers)
+        for value in sorted(folded):
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"email:{value}"}
+            )
     active = (Customer.erased_at.is_(None), Customer.merged_into_id.is_(None))
     stmt = select(Customer.id).where(
         *active,
@@ -278,6 +286,8 @@ def erase_customer(session: Session, customer_id: str) -> None:
         .where(AuditEntry.entity_type == "customer", AuditEntry.entity_id == customer.id)
         .values(old_values=None, new_values=None)
     )
+    forget_responses_mentioning(session, customer.id)
+    scrub_dispatched_payloads(session, customer.id)
     record_audit(session, "customer.erased", "customer", customer.id)
     emit_event(session, events.CUSTOMER_ERASED, {"customer_id": customer.id})
 

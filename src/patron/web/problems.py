@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron.core.errors import PatronError, ValidationFailed
@@ -123,6 +124,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers
         )
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        # optimistic concurrency (``version_id_col``): a concurrent request updated the row first
+        if request.headers.get("If-Match"):
+            return problem_response(
+                412, "etag_mismatch", "the resource changed since you read it (ETag mismatch)",
+                instance=request.url.path,
+            )  # fmt: skip
+        return problem_response(
+            409, "concurrent_update", "the resource was changed by another request; read it again and retry",
+            instance=request.url.path,
+        )  # fmt: skip
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -74,8 +74,8 @@ class PatronRoute(APIRoute):
                             return _replay(stored)
                     response = await original(request)
                     if key is not None and principal is not None and response.status_code < 400:
-                        body = getattr(response, "body", None)
-                        if isinstance(body, bytes | memoryview):
+                        response_body = getattr(response, "body", None)
+                        if isinstance(response_body, bytes | memoryview):
                             await run_in_threadpool(
                                 idempotency.store,
                                 session,
@@ -85,7 +85,7 @@ class PatronRoute(APIRoute):
                                 digest,
                                 idempotency.StoredResponse(
                                     response.status_code,
-                                    bytes(body),
+                                    bytes(response_body),
                                     response.media_type or "application/json",
                                 ),
                             )

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from patron.core import idempotency
+from patron.core import idempotency, outbox
 from patron.core.db import Database
 from patron.core.settings import get_settings
 
@@ -34,7 +34,11 @@ def scheduled_jobs(db: Database) -> list[Callable[[], None]]:
         with db.unit_of_work() as session:
             idempotency.purge_expired(session, ttl)
 
-    jobs: list[Callable[[], None]] = [_every(3600, purge)]
+    def purge_events() -> None:
+        with db.unit_of_work() as session:
+            outbox.purge_dispatched(session, timedelta(days=get_settings().outbox_retention_days))
+
+    jobs: list[Callable[[], None]] = [_every(3600, purge), _every(3600, purge_events)]
     # domain jobs: each domain may expose ``scheduled_jobs(db) -> list[(seconds, callable)]``
     for name in ("patron.commerce",):
         module = importlib.import_module(name)
