@@ -147,7 +147,7 @@ def generate_customers(path: Path, n: int, seed: int) -> list[str]:
     markets = rng.choice(4, size=n, p=[0.45, 0.25, 0.25, 0.05])
     fam = rng.integers(0, 10_000, size=n)
     giv = rng.integers(0, 10_000, size=n)
-    phone = rng.integers(0, 10_000_000, size=n)
+    phone = rng.integers(0, 100_000_000, size=n)
     days = rng.integers(0, 365 * 55, size=n)
     has_email = rng.random(n) < 0.8
     has_phone = rng.random(n) < 0.85
@@ -174,7 +174,7 @@ def generate_customers(path: Path, n: int, seed: int) -> list[str]:
             born = base + timedelta(days=int(days[i]))
             if m == 0:
                 family, given = VN_FAMILY[fam[i] % len(VN_FAMILY)], VN_GIVEN[giv[i] % len(VN_GIVEN)]
-                tel = f"09{phone[i] % 10:01d} {phone[i] // 10 % 1000:03d} {phone[i] // 10000 % 1000:03d}"
+                tel = f"09{phone[i] % 10:01d} {phone[i] // 10 % 1000:03d} {phone[i] // 10000 % 10000:04d}"
                 bday = born.strftime("%d/%m/%Y") if fmt[i] else born.isoformat()
                 lang, tz, country, cur, dom = "vi", "Asia/Ho_Chi_Minh", "VN", "VND", "example.vn"
             elif m == 1:
@@ -360,7 +360,8 @@ def bench(
     summary = " / ".join(line for line in output.splitlines() if re.match(r"^(\d+ rows|customers:)", line))
     runs.append(Run(database, "customers re-run", n, seconds, peak, code, summary))
     print(
-        f"{database:8} re-run     {n:>9} rows  {seconds:8.1f} s  {n / seconds:9.0f} rows/s  peak {peak:7.1f} MiB",
+        f"{database:8} re-run     {n:>9} rows  {seconds:8.1f} s  {n / seconds:9.0f} rows/s  "
+        f"peak {peak:7.1f} MiB",
         flush=True,
     )
     return runs
@@ -381,7 +382,8 @@ def machine() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} × {cpu}{mem}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{system}, {os.cpu_count()} × {cpu}{mem}, Python {platform.python_version()}"
 
 
 def record(
@@ -391,7 +393,8 @@ def record(
     lines = [
         f"### {n:,} customers, {m:,} order lines ({orders:,} orders) — {stamp}",
         "",
-        f"Machine: {machine()}. Chunk size {chunk}. Files: customers {sizes[0] / 2**20:.0f} MiB (UTF-8, `,`), "
+        f"Machine: {machine()}. Chunk size {chunk}. "
+        f"Files: customers {sizes[0] / 2**20:.0f} MiB (UTF-8, `,`), "
         f"order lines {sizes[1] / 2**20:.0f} MiB (UTF-8, `;`, decimal comma, dd/mm/yyyy hh:mm).",
         "",
         "| database | import | rows | seconds | rows/s | peak RSS (MiB) | exit | result |",
@@ -399,8 +402,8 @@ def record(
     ]
     for r in runs:
         lines.append(
-            f"| {r.database} | {r.kind} | {r.rows:,} | {r.seconds:,.1f} | {r.rate:,.0f} | {r.peak_mib:,.0f} | "
-            f"{r.exit_code} | {r.summary} |"
+            f"| {r.database} | {r.kind} | {r.rows:,} | {r.seconds:,.1f} | {r.rate:,.0f} | "
+            f"{r.peak_mib:,.0f} | {r.exit_code} | {r.summary} |"
         )
     if notes:
         lines += ["", notes]

@@ -306,10 +306,12 @@ def test_undo_restores_exactly(tmp_path: Path, run: Importer, database: Database
     v2 = write_csv(tmp_path / "v2.csv", [HEADER, *changed, *TH])
     second = run("customers", v2)
     assert (second.created, second.updated, second.unchanged) == (2, 3, 3)
-    assert customer("VN-1") is not None and customer("VN-1").email == "dien.nguyen@example.vn"  # type: ignore[union-attr]
+    dien = customer("VN-1")
+    assert dien is not None
+    assert dien.email == "dien.nguyen@example.vn"
 
+    assert first.batch_id is not None
     with database.unit_of_work() as s, pytest.raises(Conflict) as blocked:
-        assert first.batch_id is not None
         undo_batch(s, first.batch_id)
     assert blocked.value.code == "import_undo_blocked"
     assert blocked.value.extra["blocking_batches"] == [second.batch_id]

@@ -71,7 +71,7 @@ def test_one_row_per_line_groups_lines_across_chunks(
     assert report.status is BatchStatus.COMPLETED, report.error
     assert report.decimal == "comma"
     # O-1's first lines end chunk 1 and go on in chunk 2; its last line is further down in chunk 2
-    assert report.rows_rejected == 0, [r for r in report.__dict__.items()]
+    assert report.rows_rejected == 0, report
     assert (report.rows_total, report.rows_accepted, report.created) == (4, 4, 2)
     orders = orders_by_external(database)
     o1 = orders["O-1"]

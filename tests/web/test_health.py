@@ -61,3 +61,13 @@ def test_audit_log_records_old_and_new_values(api: TestClient, tokens) -> None:
     assert entries[0]["new_values"] == {"role": "agent"}
     assert entries[0]["actor_label"] == "owner@example.com"
     assert api.get("/api/v1/audit", headers=tokens.headers("marketer")).status_code == 403
+
+
+def test_unparseable_body_is_422_problem(api: TestClient) -> None:
+    response = api.post(
+        "/api/v1/users", content=b"\xff\xfe not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_body"
+    assert response.json()["errors"][0]["loc"] == ["body"]

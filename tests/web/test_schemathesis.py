@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -55,8 +55,13 @@ def target(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
     derandomize=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: the first failing case is shown
 )
 def test_api_conforms_to_its_schema(case: schemathesis.Case, target: Target) -> None:
     try:

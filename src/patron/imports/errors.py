@@ -1,13 +1,19 @@
-"""Import errors: a file that cannot be imported at all (a fatal error, exit code 1)."""
+"""Import errors: a file that cannot be imported at all (a fatal error, exit code 1; 422 on the API)."""
 
 from __future__ import annotations
 
-from patron.core.errors import PatronError
+from typing import Any
+
+from patron.core.errors import ValidationFailed
 
 
-class ImportFileError(PatronError):
+class ImportFileError(ValidationFailed):
     """The file cannot be read or mapped (unreadable, wrong encoding, unknown columns …)."""
 
-    status = 422
     code = "import_file_invalid"
     title = "The file cannot be imported"
+
+    def __init__(self, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            detail, code=code, extra=extra, errors=[{"loc": ["file"], "msg": detail, "type": code or self.code}]
+        )

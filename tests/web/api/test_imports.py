@@ -75,7 +75,8 @@ def test_upload_runs_the_job_and_reports(api: TestClient) -> None:
     assert (done["created"], done["updated"], done["unchanged"], done["progress"]) == (2, 0, 0, 1.0)
     assert done["options"]["mapping"] == {"phone": "phone"}
     assert done["actor_label"] == "owner@example.com"
-    assert done["started_at"] is not None and done["finished_at"] is not None
+    assert done["started_at"] is not None
+    assert done["finished_at"] is not None
     assert customer_names(api) == {"VN-1": ("Văn Điền", "Nguyễn"), "VN-3": ("Quốc Bảo", "Lê")}
 
     rejects = api.get(f"{API}/{batch['id']}/rejects")

@@ -153,7 +153,11 @@ def test_contacts(api: TestClient, customers: dict[str, str]) -> None:
         ("Somchai", None),
     ]
     page = api.get(f"/api/v1/organisations/{org['id']}/contacts", params={"limit": 1}).json()
-    assert len(page["items"]) == 1 and page["next_cursor"]
+    assert [c["given_name"] for c in page["items"]] == ["Lan"]
+    rest = api.get(
+        f"/api/v1/organisations/{org['id']}/contacts", params={"limit": 1, "cursor": page["next_cursor"]}
+    ).json()
+    assert ([c["given_name"] for c in rest["items"]], rest["next_cursor"]) == (["Somchai"], None)
 
     unknown = api.post(
         f"/api/v1/organisations/{org['id']}/contacts",
