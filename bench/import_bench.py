@@ -174,7 +174,7 @@ def generate_customers(path: Path, n: int, seed: int) -> list[str]:
             born = base + timedelta(days=int(days[i]))
             if m == 0:
                 family, given = VN_FAMILY[fam[i] % len(VN_FAMILY)], VN_GIVEN[giv[i] % len(VN_GIVEN)]
-                tel = f"09{phone[i] % 10:01d} {phone[i] // 10 % 1000:03d} {phone[i] // 10000 % 10000:04d}"
+                tel = f"09{phone[i] % 9:01d} {phone[i] // 10 % 1000:03d} {phone[i] // 10000 % 10000:04d}"
                 bday = born.strftime("%d/%m/%Y") if fmt[i] else born.isoformat()
                 lang, tz, country, cur, dom = "vi", "Asia/Ho_Chi_Minh", "VN", "VND", "example.vn"
             elif m == 1:
@@ -189,7 +189,7 @@ def generate_customers(path: Path, n: int, seed: int) -> list[str]:
                 lang, tz, country, cur, dom = "th", "Asia/Bangkok", "TH", "THB", "example.th"
             else:
                 family, given = "Smith", "Anna"
-                tel = f"+44 7911 {phone[i] % 1000000:06d}"
+                tel = f"+44 7400 {phone[i] % 1000000:06d}"
                 bday, lang, tz, country, cur, dom = (
                     born.isoformat(),
                     "en",

@@ -342,7 +342,8 @@ def write_section() -> None:
     for r in results:
         load, lat = r["load"], r["load"].get("latency_ms", {})
         cells = [
-            r["backend"], f"{r['customers']:,}", f"{load['rate']:g}", f"{load['scheduled']:,}", load["errors"],
+            r["backend"], f"{r['customers']:,}", f"{load['rate']:g}", f"{load['scheduled']:,}",
+            load["errors"],
             *(lat.get(k, "–") for k in ("p50", "p90", "p99", "max")), r.get("hit_share", "–"), r["date"],
         ]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")

@@ -424,3 +424,38 @@ def test_parquet_file(tmp_path: Path, run: Importer, customer: Getter) -> None:
     got = customer("P1")
     assert got is not None
     assert (got.first_name, got.last_name, got.birthday) == ("Thị Hương", "Trần", date(1985, 12, 1))
+
+
+def test_undo_never_touches_erased_or_merged_customers(
+    tmp_path: Path, run: Importer, database: Database, customer: Getter
+) -> None:
+    from patron.customers import erase_customer, export_customer, merge_customers
+
+    v1 = run("customers", write_csv(tmp_path / "v1.csv", [HEADER, *VI]))
+    changed = [list(r) for r in VI]
+    changed[0][3] = "dien.nguyen@example.vn"
+    v2 = run("customers", write_csv(tmp_path / "v2.csv", [HEADER, *changed, *HU]))
+    assert (v2.created, v2.updated) == (3, 1)
+    dien, huong, peter = customer("VN-1"), customer("VN-2"), customer("HU-1")
+    assert dien is not None
+    assert huong is not None
+    assert peter is not None
+    with database.unit_of_work() as s:
+        exported = export_customer(s, peter.id)
+    assert [(b["batch_id"], b["action"]) for b in exported["imports"]["import_batches"]] == [
+        (v2.batch_id, "created")
+    ]
+    with database.unit_of_work() as s:
+        erase_customer(s, dien.id)
+        merge_customers(s, source_id=peter.id, target_id=huong.id)
+    with database.unit_of_work() as s:
+        assert v2.batch_id is not None
+        result = undo_batch(s, v2.batch_id)
+    # VN-1 (erased) is not restored with its old e-mail, HU-1 (merged away) is not deleted
+    assert (result.deleted, result.restored) == (2, 0)
+    with database.unit_of_work(write=False) as s:
+        from patron.customers import get_customer
+
+        assert get_customer(s, dien.id).email != "dien@example.vn"
+        assert get_customer(s, peter.id).merged_into_id == huong.id
+    assert v1.created == 3

@@ -14,6 +14,5 @@ class ImportFileError(ValidationFailed):
     title = "The file cannot be imported"
 
     def __init__(self, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(
-            detail, code=code, extra=extra, errors=[{"loc": ["file"], "msg": detail, "type": code or self.code}]
-        )
+        errors = [{"loc": ["file"], "msg": detail, "type": code or self.code}]
+        super().__init__(detail, code=code, extra=extra, errors=errors)
