@@ -67,7 +67,7 @@ from patron.core.i18n import N_
 from patron.core.ids import new_id
 from patron.core.money import Money, parse_decimal, quantize
 from patron.core.outbox import emit_event
-from patron.customers import record_interaction, set_traits
+from patron.customers import record_interaction, set_traits_bulk
 
 # The customers table, read only to resolve references (by id or external id, following merges,
 # refusing erased customers) — in one query per chunk for bulk imports.
@@ -247,18 +247,15 @@ def refresh_order_stats(session: Session, customer_ids: Sequence[str]) -> None:
         return
     session.flush()
     _revalue_stale(session, ids)
+    rows: list[tuple[str, str, object]] = []
     for customer_id, stats in order_stats_for(session, ids).items():
-        set_traits(
-            session,
-            customer_id,
-            {
-                TRAIT_ORDER_COUNT: stats.order_count,
-                TRAIT_TOTAL_SPENT: stats.total_spent.amount,
-                TRAIT_FIRST_ORDER_AT: stats.first_order_at,
-                TRAIT_LAST_ORDER_AT: stats.last_order_at,
-            },
-            source=TRAIT_SOURCE,
-        )
+        rows += [
+            (customer_id, TRAIT_ORDER_COUNT, stats.order_count),
+            (customer_id, TRAIT_TOTAL_SPENT, stats.total_spent.amount),
+            (customer_id, TRAIT_FIRST_ORDER_AT, stats.first_order_at),
+            (customer_id, TRAIT_LAST_ORDER_AT, stats.last_order_at),
+        ]
+    set_traits_bulk(session, rows, source=TRAIT_SOURCE)
 
 
 def _revalue_stale(session: Session, customer_ids: list[str]) -> None:

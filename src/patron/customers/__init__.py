@@ -98,6 +98,7 @@ from patron.customers.service import (
     record_interaction,
     restore_customers,
     set_traits,
+    set_traits_bulk,
     update_customer,
     upsert_customers_bulk,
 )
@@ -192,6 +193,7 @@ __all__ = [
     "segment_customer_ids",
     "segment_rules",
     "set_traits",
+    "set_traits_bulk",
     "stream_csv",
     "update_customer",
     "update_organisation",

@@ -504,6 +504,103 @@ _CHUNK = 500
 _BULK = 5000
 
 
+_TRAIT_COLUMNS = ("value_type", "value_text", "value_number", "value_json", "source", "updated_at")
+
+
+def _resolve_many(session: Session, customer_ids: Sequence[str]) -> dict[str, str]:
+    """{given id: id of the customer that holds the history now} (merges followed), in a few set-wise
+    queries; an unknown id raises :class:`CustomerNotFound` like :func:`resolve_customer`."""
+    merged_into: dict[str, str | None] = {}
+    pending = [cid for cid in dict.fromkeys(customer_ids) if cid]
+    for _ in range(20):
+        wanted = [cid for cid in pending if cid not in merged_into]
+        if not wanted:
+            break
+        for start in range(0, len(wanted), _CHUNK):
+            part = wanted[start : start + _CHUNK]
+            for cid, target in session.execute(
+                select(_TABLE.c.id, _TABLE.c.merged_into_id).where(_TABLE.c.id.in_(part))
+            ):
+                merged_into[cid] = target
+        for cid in wanted:
+            if cid not in merged_into:
+                load_customer(session, cid)  # raises CustomerNotFound
+        pending = [t for t in merged_into.values() if t is not None and t not in merged_into]
+    resolved: dict[str, str] = {}
+    for cid in dict.fromkeys(customer_ids):
+        current, seen = cid, {cid}
+        while (target := merged_into.get(current)) is not None and target not in seen:
+            current = target
+            seen.add(current)
+        resolved[cid] = current
+    return resolved
+
+
+def set_traits_bulk(session: Session, rows: Sequence[tuple[str, str, object]], *, source: str) -> None:
+    """:func:`set_traits` for many customers at once: ``rows`` are ``(customer_id, name, value)``
+    (``None`` deletes the trait; a later row for the same customer and name wins). Same validation and
+    encoding, merged ids resolve to their target; written with one executemany upsert and one delete
+    per trait name instead of statements per customer (imports refresh thousands of customers)."""
+    if not rows:
+        return
+    bad = list(dict.fromkeys(n for _, n, _ in rows if not isinstance(n, str) or not is_slug(n, 100)))
+    if bad or not source or len(source) > 50 or has_nul(source):
+        errors = [
+            {"loc": ["traits", str(n)], "msg": "a lower-case slug name", "type": "invalid"} for n in bad
+        ]
+        if not source or len(source) > 50 or has_nul(source):
+            errors.append({"loc": ["source"], "msg": "1 to 50 characters", "type": "invalid"})
+        raise ValidationFailed("invalid traits", code="invalid_traits", errors=errors)
+    resolved = _resolve_many(session, [cid for cid, _, _ in rows])
+    latest: dict[tuple[str, str], object] = {}
+    for cid, name, value in rows:
+        key = (resolved[cid], name)
+        latest.pop(key, None)  # keep the order of the last write
+        latest[key] = value
+    upserts: list[dict[str, Any]] = []
+    removed: dict[str, list[str]] = {}
+    errors = []
+    stamp = now()
+    for (cid, name), value in latest.items():
+        if value is None:
+            removed.setdefault(name, []).append(cid)
+            continue
+        if has_nul(value):
+            errors.append(
+                {"loc": ["traits", name], "msg": "must not contain NUL characters", "type": "invalid"}
+            )
+            continue
+        try:
+            kind, text_value, number, json_value = encode_trait(value)
+        except ValueError as exc:
+            errors.append({"loc": ["traits", name], "msg": str(exc), "type": "invalid"})
+            continue
+        upserts.append(
+            {
+                "customer_id": cid, "name": name, "value_type": kind, "value_text": text_value,
+                "value_number": number, "value_json": json_value, "source": source, "updated_at": stamp,
+            }
+        )  # fmt: skip
+    if errors:
+        raise ValidationFailed("invalid traits", code="invalid_traits", errors=errors)
+    traits: Table = Trait.__table__  # type: ignore[assignment]
+    for name, ids in removed.items():
+        for start in range(0, len(ids), _CHUNK):
+            session.execute(
+                delete(traits).where(
+                    traits.c.name == name, traits.c.customer_id.in_(ids[start : start + _CHUNK])
+                )
+            )
+    if upserts:
+        stmt = _trait_insert(session)(traits)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[traits.c.customer_id, traits.c.name],
+            set_={c: getattr(stmt.excluded, c) for c in _TRAIT_COLUMNS},
+        )
+        for start in range(0, len(upserts), _BULK):
+            session.execute(stmt, upserts[start : start + _BULK])
+
+
 def _row_search(
     row: Mapping[str, Any],
     emails: Sequence[str],
