@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -17,7 +18,8 @@ from patron.customers import (
     merge_customers,
     update_customer,
 )
-from patron.customers.queries import search_statement
+from patron.customers import queries as queries_module
+from patron.customers.queries import TIERS, search_statement
 
 
 def make(session: Session, first: str, last: str, **kw: object) -> str:
@@ -146,21 +148,126 @@ def test_erased_and_merged_are_left_out(session: Session) -> None:
     assert erased in {c.id for c in list_customers(session, include_erased=True).items}
 
 
-def test_query_plan_uses_the_trigram_index(session: Session, people: dict[str, str]) -> None:
-    stmt, _, _ = search_statement(session, q="nguyen")
+def _plan(session: Session, stmt: Any, *, index: bool = True) -> str:
+    """The plan, on PostgreSQL under the settings list_customers uses for that kind of statement."""
+    if index:
+        with queries_module.using_search_index(session):
+            return _plan(session, stmt, index=False)
     dialect = session.get_bind().dialect
     compiled = stmt.compile(dialect=dialect)
     conn = session.connection()
     if dialect.name == "sqlite":
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-        plan = " ".join(
+        return " ".join(
             str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
         )
-        assert "customer_search_fts VIRTUAL TABLE INDEX" in plan, plan
-        assert "SCAN customers" not in plan, plan
+    return "\n".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
+
+
+def test_query_plan_uses_the_trigram_index(session: Session, people: dict[str, str]) -> None:
+    found: list[str] = []
+    for tier in TIERS:  # exact, prefix, substring: one statement each, in id order
+        stmt, _, _ = search_statement(session, q="nguyen", tier=tier)
+        plan = _plan(session, stmt)
+        if session.get_bind().dialect.name == "sqlite":
+            assert "customer_search_fts VIRTUAL TABLE INDEX" in plan, plan
+            assert "SCAN customers" not in plan, plan
+        else:
+            assert "ixs_customers_search_trgm" in plan, plan
+        # and the statement finds what the plan promises
+        found += [c.id for c in session.scalars(stmt)]
+    assert found == [people["an"], people["jane"]]  # |nguyen| (family name), then |nguyen-smith|
+
+
+def test_query_plan_of_a_common_term_walks_the_primary_key(session: Session, people: dict[str, str]) -> None:
+    """When a tier has many matches, its rows are read in id order and the walk stops after a page."""
+    stmt, _, _ = search_statement(session, q="nguyen", tier=0, scan=True, limit=10)
+    if session.get_bind().dialect.name == "postgresql":  # a few rows: a sequential scan is cheaper
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = _plan(session, stmt, index=False)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "SCAN customers USING INDEX sqlite_autoindex_customers_1" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan  # no sort: stops after limit + 1 rows
     else:
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
-        assert "ixs_customers_search_trgm" in plan, plan
-    # and the statement finds what the plan promises
-    assert [row[0].id for row in session.execute(stmt)] == [people["an"], people["jane"]]
+        assert "Index Scan using pk_customers" in plan, plan
+        assert "Sort" not in plan, plan
+    assert [c.id for c in session.scalars(stmt)] == [people["an"]]
+    short, _, _ = search_statement(session, q="ng", tier=1)
+    plan = _plan(session, short)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "ix_customers_family_folded" in plan, plan
+    else:
+        assert "ix_customers_family_folded" in plan, plan
+    assert [c.id for c in session.scalars(short)] == sorted([people["an"], people["jane"]])
+
+
+def test_pages_run_across_relevance_tiers(session: Session) -> None:
+    substring = sorted(make(session, f"Hà {i}", "Lê", email=f"x{i}.hoalan@example.vn") for i in range(3))
+    prefix = sorted(make(session, "Hoa", f"Lan{i}") for i in range(2))
+    exact = sorted(make(session, "Hoa", "Lan", phone=f"+84 912 000 00{i}") for i in range(3))
+    expected = [*exact, *prefix, *substring]
+    for size in (1, 2, 3, 4, 7, 8, 9):
+        seen: list[str] = []
+        cursor = None
+        for _ in range(12):
+            page = list_customers(session, q="lan", limit=size, cursor=cursor)
+            assert len(page.items) <= size
+            seen += [c.id for c in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == expected, size
+    # filters apply in every tier
+    assert [c.id for c in list_customers(session, q="lan", tag="none").items] == []
+    # a cursor from another tier than the first starts there
+    first = list_customers(session, q="lan", limit=4)
+    assert [c.id for c in first.items] == expected[:4]
+    second = list_customers(session, q="lan", limit=4, cursor=first.next_cursor)
+    assert [c.id for c in second.items] == expected[4:]
+    assert second.next_cursor is None
+
+
+def test_walking_in_id_order_gives_the_same_answers(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite picks the index or the primary-key walk per tier by the number of matches: force the walk
+    and compare (PostgreSQL's planner makes that choice itself)."""
+    ids = sorted(make(session, f"Văn {i}", "Nguyễn", email=f"nguyen{i}@gmail.com") for i in range(4))
+    other = make(session, "Anna", "Nguyenova", phone="+36 30 123 4567")
+    queries = ["nguyen", "van", "gmail", "nguyen van 1", "ng", "n", "0630", "zzz"]
+    usual = {
+        q: [[c.id for c in list_customers(session, q=q, limit=2, cursor=c).items] for c in (None,)]
+        for q in queries
+    }
+    expected = {q: _all_pages(session, q) for q in queries}
+    assert expected["nguyen"] == [*ids, other]
+    assert expected["gmail"] == ids
+    assert expected["0630"] == [other]
+    assert expected["ng"] == [*ids, other]
+    monkeypatch.setattr(queries_module, "_MIN_THRESHOLD", 1)
+    monkeypatch.setattr(queries_module, "_MAX_THRESHOLD", 1)
+    for q in queries:
+        assert _all_pages(session, q) == expected[q], q
+        assert [[c.id for c in list_customers(session, q=q, limit=2).items]] == usual[q], q
+
+
+def _all_pages(session: Session, q: str) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    for _ in range(20):
+        page = list_customers(session, q=q, limit=2, cursor=cursor)
+        seen += [c.id for c in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+    raise AssertionError("pagination did not end")
+
+
+def test_malformed_search_cursor(session: Session) -> None:
+    from patron.core.errors import ValidationFailed
+    from patron.core.pagination import encode_cursor
+
+    for bad in (encode_cursor([3, "x"]), encode_cursor(["a", "x"]), encode_cursor([1])):
+        with pytest.raises(ValidationFailed) as info:
+            list_customers(session, q="lan", cursor=bad)
+        assert info.value.code == "invalid_cursor"

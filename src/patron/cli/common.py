@@ -15,8 +15,8 @@ from patron.core.audit import Actor, current_actor
 from patron.core.db import Database
 from patron.core.errors import PatronError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)  # never wrap: scripts read what we print
 
 
 def get_db() -> Database:

@@ -158,20 +158,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def _document_errors_as_problems(app: FastAPI) -> None:
     """Error bodies are only ever problem+json: drop the ``application/json`` entry FastAPI adds next to
-    it for a response ``model`` (the model is kept so its schema lands in the components). Every
-    operation with a request body documents 400, which the framework answers for an unreadable body
-    (e.g. not UTF-8)."""
+    it for a response ``model`` (the model is kept so its schema lands in the components). (An
+    unreadable body, e.g. not UTF-8, answers 422 ``invalid_body``, already documented.)"""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             for item in generate().get("paths", {}).values():
                 for operation in item.values():
-                    if "requestBody" in operation and "400" not in operation.get("responses", {}):
-                        operation["responses"]["400"] = {
-                            "description": HTTPStatus(400).phrase,
-                            "content": {PROBLEM_MEDIA: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                        }
                     for code, response in operation.get("responses", {}).items():
                         content = response.get("content", {})
                         if str(code)[:1] in "45" and PROBLEM_MEDIA in content:

@@ -9,7 +9,9 @@ unique key is rolled back and replays the winner's response.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Request, Response
@@ -36,6 +38,26 @@ def _replay(stored: idempotency.StoredResponse) -> Response:
     )
 
 
+@asynccontextmanager
+async def write_gate(request: Request, write: bool) -> AsyncIterator[None]:
+    """On SQLite, let one write unit of work per process at a time *start*.
+
+    A write transaction holds SQLite's single write lock from its first statement until it commits,
+    and it needs threadpool threads to get there (the endpoint and the commit run in threads). Without
+    this gate, a burst of writes can fill every thread with requests waiting in ``BEGIN IMMEDIATE``
+    for the lock while the holder waits for a thread to commit in: a deadlock until the busy timeout.
+    Waiting here, on the event loop, costs no thread. PostgreSQL locks rows, not the database."""
+    db: Database = request.app.state.database
+    if not write or db.dialect != "sqlite":
+        yield
+        return
+    gate: asyncio.Semaphore | None = getattr(request.app.state, "write_gate", None)
+    if gate is None:
+        gate = request.app.state.write_gate = asyncio.Semaphore(1)
+    async with gate:
+        yield
+
+
 class PatronRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
@@ -55,58 +77,73 @@ class PatronRoute(APIRoute):
                     boundary = ctype.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
                     body = body.replace(boundary.encode(), b"--boundary--")
                 digest = idempotency.request_digest(request.method, body)
-            for attempt in range(2):
-                session = db.session(write=write)
-                request.state.db = session
-                try:
-                    principal = await run_in_threadpool(authenticate_request, request, session)
-                    request.state.principal = principal
-                    if principal is not None:
-                        current_actor.set(Actor("user", principal.user_id, principal.email))
-                        current_language.set(principal.language)
-                        if write:
-                            check_csrf(request, principal, request.headers.get(CSRF_HEADER))
-                    if key is not None and principal is not None:
-                        stored = await run_in_threadpool(
-                            idempotency.lookup, session, principal.scope, route_id, key, digest
-                        )
-                        if stored is not None:
-                            return _replay(stored)
-                    response = await original(request)
-                    if key is not None and principal is not None and response.status_code < 400:
-                        response_body = getattr(response, "body", None)
-                        if isinstance(response_body, bytes | memoryview):
-                            await run_in_threadpool(
-                                idempotency.store,
-                                session,
-                                principal.scope,
-                                route_id,
-                                key,
-                                digest,
-                                idempotency.StoredResponse(
-                                    response.status_code,
-                                    bytes(response_body),
-                                    response.media_type or "application/json",
-                                ),
-                            )
-                    if response.status_code < 400:
-                        await run_in_threadpool(session.commit)
-                        notify = getattr(request.app.state, "on_commit", None)
-                        if notify is not None:
-                            notify()
-                    else:
-                        await run_in_threadpool(session.rollback)
-                    return response
-                except IntegrityError:
-                    await run_in_threadpool(session.rollback)
-                    if key is None or attempt == 1:
-                        raise
-                    continue  # lost a race on the idempotency key: replay the winner's response
-                except BaseException:
-                    await run_in_threadpool(session.rollback)
-                    raise
-                finally:
-                    await run_in_threadpool(session.close)
-            raise RuntimeError("unreachable")  # pragma: no cover
+            if write:
+                await request.body()  # receive the whole body before taking any lock
+            async with write_gate(request, write):
+                return await self._unit_of_work(request, db, original, route_id, write, key, digest)
 
         return handler
+
+    @staticmethod
+    async def _unit_of_work(
+        request: Request,
+        db: Database,
+        original: Callable[[Request], Coroutine[Any, Any, Response]],
+        route_id: str,
+        write: bool,
+        key: str | None,
+        digest: str,
+    ) -> Response:
+        for attempt in range(2):
+            session = db.session(write=write)
+            request.state.db = session
+            try:
+                principal = await run_in_threadpool(authenticate_request, request, session)
+                request.state.principal = principal
+                if principal is not None:
+                    current_actor.set(Actor("user", principal.user_id, principal.email))
+                    current_language.set(principal.language)
+                    if write:
+                        check_csrf(request, principal, request.headers.get(CSRF_HEADER))
+                if key is not None and principal is not None:
+                    stored = await run_in_threadpool(
+                        idempotency.lookup, session, principal.scope, route_id, key, digest
+                    )
+                    if stored is not None:
+                        return _replay(stored)
+                response = await original(request)
+                if key is not None and principal is not None and response.status_code < 400:
+                    response_body = getattr(response, "body", None)
+                    if isinstance(response_body, bytes | memoryview):
+                        await run_in_threadpool(
+                            idempotency.store,
+                            session,
+                            principal.scope,
+                            route_id,
+                            key,
+                            digest,
+                            idempotency.StoredResponse(
+                                response.status_code,
+                                bytes(response_body),
+                                response.media_type or "application/json",
+                            ),
+                        )
+                if response.status_code < 400:
+                    await run_in_threadpool(session.commit)
+                    notify = getattr(request.app.state, "on_commit", None)
+                    if notify is not None:
+                        notify()
+                else:
+                    await run_in_threadpool(session.rollback)
+                return response
+            except IntegrityError:
+                await run_in_threadpool(session.rollback)
+                if key is None or attempt == 1:
+                    raise
+                continue  # lost a race on the idempotency key: replay the winner's response
+            except BaseException:
+                await run_in_threadpool(session.rollback)
+                raise
+            finally:
+                await run_in_threadpool(session.close)
+        raise RuntimeError("unreachable")  # pragma: no cover

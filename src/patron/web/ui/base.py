@@ -39,6 +39,7 @@ from patron.core.errors import (
 )
 from patron.core.i18n import LANGUAGES, N_, current_language, gettext_for, negotiate, normalise_language
 from patron.core.settings import get_settings
+from patron.web.routing import write_gate
 from patron.web.security import CSRF_FIELD, SESSION_COOKIE
 from patron.web.ui.rendering import render_template
 
@@ -381,6 +382,53 @@ def _resolve(request: Request, session: Session) -> Principal | None:
         return None
 
 
+async def _console_unit_of_work(
+    request: Request,
+    original: Callable[[Request], Coroutine[Any, Any, Response]],
+    anonymous_allowed: bool,
+    write: bool,
+    form: Any,
+) -> Response:
+    db: Database = request.app.state.database
+    session = db.session(write=write)
+    request.state.db = session
+    request.state.force_commit = False
+    try:
+        principal = await run_in_threadpool(_resolve, request, session)
+        request.state.principal = principal
+        request.state.language = viewer_language(request, principal)
+        request.state.time_zone = principal.time_zone if principal else "UTC"
+        current_language.set(request.state.language)
+        if principal is not None:
+            current_actor.set(Actor("user", principal.user_id, principal.email))
+        elif not anonymous_allowed:
+            await run_in_threadpool(session.rollback)
+            return login_redirect(request)
+        if write and form is not None:
+            submitted = form.get(CSRF_FIELD)
+            check_form_csrf(request, submitted if isinstance(submitted, str) else None)
+        response = await original(request)
+        if response.status_code < 400 or request.state.force_commit:
+            await run_in_threadpool(session.commit)
+            notify = getattr(request.app.state, "on_commit", None)
+            if notify is not None:
+                notify()
+        else:
+            await run_in_threadpool(session.rollback)
+        return response
+    except Unauthenticated:
+        await run_in_threadpool(session.rollback)
+        return login_redirect(request)
+    except PatronError as exc:
+        await run_in_threadpool(session.rollback)
+        return error_page(request, exc)
+    except BaseException:
+        await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        await run_in_threadpool(session.close)
+
+
 class ConsoleRoute(APIRoute):
     """A console page: the viewer must be logged in (else a redirect to the login page)."""
 
@@ -391,47 +439,13 @@ class ConsoleRoute(APIRoute):
         anonymous_allowed = self.anonymous_allowed
 
         async def handler(request: Request) -> Response:
-            db: Database = request.app.state.database
             write = request.method not in SAFE
-            session = db.session(write=write)
-            request.state.db = session
-            request.state.force_commit = False
+            form = await request.form() if write else None  # receive uploads before taking any lock
             try:
-                principal = await run_in_threadpool(_resolve, request, session)
-                request.state.principal = principal
-                request.state.language = viewer_language(request, principal)
-                request.state.time_zone = principal.time_zone if principal else "UTC"
-                current_language.set(request.state.language)
-                if principal is not None:
-                    current_actor.set(Actor("user", principal.user_id, principal.email))
-                elif not anonymous_allowed:
-                    await run_in_threadpool(session.rollback)
-                    return login_redirect(request)
-                if write:
-                    form = await request.form()
-                    submitted = form.get(CSRF_FIELD)
-                    check_form_csrf(request, submitted if isinstance(submitted, str) else None)
-                response = await original(request)
-                if response.status_code < 400 or request.state.force_commit:
-                    await run_in_threadpool(session.commit)
-                    notify = getattr(request.app.state, "on_commit", None)
-                    if notify is not None:
-                        notify()
-                else:
-                    await run_in_threadpool(session.rollback)
-                return response
-            except Unauthenticated:
-                await run_in_threadpool(session.rollback)
-                return login_redirect(request)
-            except PatronError as exc:
-                await run_in_threadpool(session.rollback)
-                return error_page(request, exc)
-            except BaseException:
-                await run_in_threadpool(session.rollback)
-                raise
+                async with write_gate(request, write):
+                    return await _console_unit_of_work(request, original, anonymous_allowed, write, form)
             finally:
                 await request.close()  # closes uploaded files of the parsed form
-                await run_in_threadpool(session.close)
 
         return handler
 
