@@ -6,7 +6,8 @@ instead of a politely waiting client (no coordinated omission). Latency is measu
 *scheduled* time to the end of the response body; how late the generator itself sent requests is
 reported separately, so a saturated generator is visible rather than hidden.
 
-Bounded: at most ``--rate × --duration`` requests (and ``--max-requests``), stopped after
+Bounded: at most ``--rate × --duration`` requests (and ``--max-requests``), at most
+``--max-in-flight`` outstanding (a later arrival is counted as dropped, never delayed), stopped after
 ``--duration`` plus ``--timeout`` seconds whatever happens, and only to 127.0.0.1 / localhost.
 
     python bench/load.py --url http://127.0.0.1:8000 --paths queries.txt --rate 100 --duration 60 \\
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -99,6 +101,7 @@ async def run(
     headers: dict[str, str],
     timeout: float = 10.0,
     max_requests: int = 100_000,
+    max_in_flight_cap: int = 256,
     seed: int = 1,
 ) -> Result:
     check_local(url)
@@ -110,56 +113,58 @@ async def run(
     samples: list[Sample] = []
     in_flight = 0
     max_in_flight = 0
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, limits=limits) as client:
+    dropped = 0
+    limits = httpx.Limits(max_connections=max_in_flight_cap, max_keepalive_connections=max_in_flight_cap)
+    client = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, limits=limits)
 
-        async def one(path: str, scheduled: float) -> None:
-            nonlocal in_flight, max_in_flight
-            in_flight += 1
-            max_in_flight = max(max_in_flight, in_flight)
-            sent = time.perf_counter()
-            try:
-                response = await client.get(path)
-                await response.aread()
-                samples.append(
-                    Sample(
-                        scheduled,
-                        sent,
-                        time.perf_counter(),
-                        response.status_code,
-                        "" if response.status_code < 400 else response.text[:200],
-                    )
-                )
-            except (httpx.HTTPError, OSError) as exc:
-                samples.append(
-                    Sample(scheduled, sent, time.perf_counter(), 0, f"{type(exc).__name__}: {exc}")
-                )
-            finally:
-                in_flight -= 1
+    async def one(path: str, scheduled: float) -> None:
+        nonlocal in_flight, max_in_flight
+        in_flight += 1
+        max_in_flight = max(max_in_flight, in_flight)
+        sent = time.perf_counter()
+        try:
+            response = await client.get(path)
+            body = response.text[:200] if response.status_code >= 400 else ""
+            samples.append(Sample(scheduled, sent, time.perf_counter(), response.status_code, body))
+        except (httpx.HTTPError, OSError) as exc:
+            samples.append(Sample(scheduled, sent, time.perf_counter(), 0, f"{type(exc).__name__}: {exc}"))
+        finally:
+            in_flight -= 1
 
-        tasks: list[asyncio.Task[None]] = []
-        start = time.perf_counter() + 0.05
-        for i in range(total):
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(order[i % len(order)], due)))
-        hard_stop = start + duration + timeout
-        pending = [t for t in tasks if not t.done()]
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=max(0.0, hard_stop - time.perf_counter()))
-            for task in still:
-                task.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
-        wall = time.perf_counter() - start
+    tasks: list[asyncio.Task[None]] = []
+    start = time.perf_counter() + 0.05
+    hard_stop = start + duration + timeout
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if time.perf_counter() > hard_stop:
+            dropped += total - i  # the generator fell this far behind: count the rest as not served
+            break
+        if in_flight >= max_in_flight_cap:
+            dropped += 1  # open model: an arrival never waits for a free slot; it fails
+            continue
+        tasks.append(asyncio.create_task(one(order[i % len(order)], due)))
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        _, still = await asyncio.wait(pending, timeout=max(0.0, hard_stop - time.perf_counter()))
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still, timeout=5)
+    wall = time.perf_counter() - start
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(client.aclose(), timeout=5)
 
     ok = [s for s in samples if 200 <= s.status < 300]
     bad = [s for s in samples if not 200 <= s.status < 300]
-    unanswered = total - len(samples)
+    unanswered = total - len(samples) - dropped
     statuses = Counter(str(s.status) for s in bad)
     if unanswered:
         statuses["unanswered"] += unanswered
+    if dropped:
+        statuses["dropped"] += dropped
     return Result(
         url=url,
         rate=rate,
@@ -167,7 +172,7 @@ async def run(
         scheduled=total,
         completed=len(samples),
         ok=len(ok),
-        errors=len(bad) + unanswered,
+        errors=len(bad) + unanswered + dropped,
         error_statuses=dict(statuses),
         error_examples=list(dict.fromkeys(s.error for s in bad))[:5],
         latency_ms=summarise([s.done - s.scheduled for s in ok]),
@@ -196,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of arrivals")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
     parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument(
+        "--max-in-flight", type=int, default=256, help="arrivals beyond this many outstanding are dropped"
+    )
     parser.add_argument("--header", action="append", default=[], help="'Name: value' (repeatable)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="write the JSON result here too")

@@ -376,6 +376,9 @@ def write_section() -> None:
                 f"- {r['backend']}, {r['customers']:,} customers: {r['load_seconds']} s "
                 f"({r['load_rows_per_s']:,} rows/s)"
             )
+    notes = RESULTS_DIR / "search-notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text(encoding="utf-8").rstrip("\n")]
     body = "\n".join(lines) + "\n"
     current = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.exists() else "# Benchmark results\n"
     RESULTS_MD.write_text(replace_section(current, body), encoding="utf-8")

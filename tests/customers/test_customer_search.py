@@ -19,7 +19,8 @@ from patron.customers import (
     update_customer,
 )
 from patron.customers import queries as queries_module
-from patron.customers.queries import TIERS, search_statement
+from patron.customers.models import Customer
+from patron.customers.queries import TIERS, match_statement, search_statement
 
 
 def make(session: Session, first: str, last: str, **kw: object) -> str:
@@ -177,6 +178,28 @@ def test_query_plan_uses_the_trigram_index(session: Session, people: dict[str, s
         # and the statement finds what the plan promises
         found += [c.id for c in session.scalars(stmt)]
     assert found == [people["an"], people["jane"]]  # |nguyen| (family name), then |nguyen-smith|
+    # the first step: the index finds the matching ids (at most a cap of them)
+    probe = match_statement(session, "nguyen", cap=100)
+    plan = _plan(session, probe)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "customer_search_fts VIRTUAL TABLE INDEX" in plan, plan
+        assert "SCAN customers" not in plan, plan
+    else:
+        assert "ixs_customers_search_trgm" in plan, plan
+    assert sorted(session.scalars(probe)) == sorted([people["an"], people["jane"]])
+    assert len(list(session.scalars(match_statement(session, "nguyen", cap=1)))) == 1
+    # few matches: one statement through the index, ranked
+    stmt, _, _ = search_statement(session, q="nguyen")
+    plan = _plan(session, stmt)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "customer_search_fts VIRTUAL TABLE INDEX" in plan, plan
+        assert "SCAN customers" not in plan, plan
+    else:
+        assert "ixs_customers_search_trgm" in plan, plan
+    assert [tuple(row) for row in session.execute(stmt)] == [
+        (session.get(Customer, people["an"]), 0),
+        (session.get(Customer, people["jane"]), 1),
+    ]
 
 
 def test_query_plan_of_a_common_term_walks_the_primary_key(session: Session, people: dict[str, str]) -> None:
@@ -201,7 +224,13 @@ def test_query_plan_of_a_common_term_walks_the_primary_key(session: Session, peo
     assert [c.id for c in session.scalars(short)] == sorted([people["an"], people["jane"]])
 
 
-def test_pages_run_across_relevance_tiers(session: Session) -> None:
+@pytest.mark.parametrize("walk", [False, True], ids=["few-matches", "many-matches"])
+def test_pages_run_across_relevance_tiers(
+    session: Session, monkeypatch: pytest.MonkeyPatch, walk: bool
+) -> None:
+    if walk:  # every tier counts as common: read tier by tier, walking the primary key
+        monkeypatch.setattr(queries_module, "_MIN_THRESHOLD", 1)
+        monkeypatch.setattr(queries_module, "_MAX_THRESHOLD", 1)
     substring = sorted(make(session, f"Hà {i}", "Lê", email=f"x{i}.hoalan@example.vn") for i in range(3))
     prefix = sorted(make(session, "Hoa", f"Lan{i}") for i in range(2))
     exact = sorted(make(session, "Hoa", "Lan", phone=f"+84 912 000 00{i}") for i in range(3))
@@ -230,8 +259,8 @@ def test_pages_run_across_relevance_tiers(session: Session) -> None:
 def test_walking_in_id_order_gives_the_same_answers(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite picks the index or the primary-key walk per tier by the number of matches: force the walk
-    and compare (PostgreSQL's planner makes that choice itself)."""
+    """Each tier is read through the index or by walking the primary key, by its number of matches:
+    force the walk (threshold 1) and compare every page."""
     ids = sorted(make(session, f"Văn {i}", "Nguyễn", email=f"nguyen{i}@gmail.com") for i in range(4))
     other = make(session, "Anna", "Nguyenova", phone="+36 30 123 4567")
     queries = ["nguyen", "van", "gmail", "nguyen van 1", "ng", "n", "0630", "zzz"]

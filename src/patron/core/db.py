@@ -115,8 +115,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or get_settings().database_url
     if is_sqlite(url):
         # readers run in parallel (WAL); one writer at a time. Enough connections for the threadpool.
-        kwargs.setdefault("pool_size", 20)
-        kwargs.setdefault("max_overflow", 20)
+        if url.split("?")[0] not in ("sqlite://", "sqlite:///:memory:"):  # in-memory: SingletonThreadPool
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _install_sqlite_hooks(engine)
     else:

@@ -7,15 +7,23 @@ emails and phones. Both sides are folded in Python (:func:`patron.core.text.fold
 digits of every phone (``0912 345 678`` and ``+84 912 345 678`` both find ``+84912345678``).
 
 Index: on SQLite a contentless FTS5 table ``customer_search_fts`` with the ``trigram`` tokenizer (a
-phrase query is an exact substring match); on PostgreSQL a ``pg_trgm`` GIN index on
-``customers.search_text`` serving ``LIKE '%q%'``. Both are created by migration 0002. Queries shorter
-than three characters (no trigram) match the start of the given name, family name or email through
-their B-tree indexes.
+phrase query is an exact substring match, ``|`` and spaces included); on PostgreSQL a ``pg_trgm`` GIN
+index on ``customers.search_text`` with field and word starts marked by a letter (``PG_MARKED_TEXT``:
+pg_trgm ignores punctuation). Both are created by migration 0002. Queries shorter than three
+characters (no trigram) match the start of the given name, family name or email through their B-tree
+indexes.
 
 Relevance: 0 — the query equals a whole field (a name in either order, given or family name, an
 email, a phone's digits); 1 — a field or a word of a field starts with the query; 2 — the query is
 found elsewhere inside a field. Results are ordered by relevance, then id. Without ``q`` the list is
 newest first (created_at, id descending). Erased and merged customers are left out unless asked for.
+
+Cost: a page is filled tier by tier (the cursor is ``[tier, last id]``), each tier with ``ORDER BY id
+LIMIT`` what is still missing. The index first counts a tier's matches, up to a threshold of about
+√(page × customers) (``_sort_threshold``): below it the matches are read through the index and sorted;
+from it on the tier is common enough that walking the primary key in id order, checking each row,
+fills the page within a few thousand rows. So no query reads or sorts every match (``nguyen`` matches
+a third of a Vietnamese customer base).
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    TextClause,
     and_,
+    case,
     exists,
     func,
     literal,
@@ -176,14 +186,22 @@ def find_customer_id_by_external_id(session: Session, external_id: str) -> str |
 
 # ---- search and list -------------------------------------------------------------------------
 
-# A tier whose index finds fewer rows than this is read through the index and sorted by id; a tier with
-# more is read in id order (primary key) and filtered row by row, which stops after a page's worth.
-# Measured at 100,000 customers: a row read through FTS5, joined and sorted costs about 5× a row walked
-# in id order; the two plans cost the same at sqrt(page × customers / 5) matches (_sort_threshold).
+TIERS = (0, 1, 2)  # relevance: exact field, a field or word starts with the query, substring
+# A tier whose index finds fewer rows than the threshold is read through the index and sorted by id; a
+# tier with more is read in id order (primary key) and checked row by row, which stops after a page.
+# Measured at 100,000 customers: a row read through the index, joined and sorted costs about 5× a row
+# walked in id order; the two plans cost the same at sqrt(page × customers / 5) matches.
 _SCAN_COST = 0.2
 _MIN_THRESHOLD = 200
 _MAX_THRESHOLD = 20_000
-TIERS = (0, 1, 2)
+# PostgreSQL: pg_trgm drops punctuation, so it cannot tell ``|nguyen`` (a field starts) from ``nguyen``.
+# Its GIN index (migration 0002) is on this expression instead: a letter that folded text never holds
+# marks where each field and each word starts and where each field ends (``ǂ|ǂnguyen ǂvan ǂanǂ|ǂ…``),
+# so "exact field" and "starts a field or word" are trigrams the index can look up — and rule out.
+# (Should a name hold a ǂ, the index only finds a few more candidates: every tier is rechecked on
+# ``search_text`` itself.)
+_MARK = "\u01c2"  # ǂ
+PG_MARKED_TEXT = f"replace(replace(customers.search_text, ' ', ' {_MARK}'), '|', '{_MARK}|{_MARK}')"
 
 
 def _escape_like(value: str) -> str:
@@ -198,8 +216,11 @@ def _phrase(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _fts_expression(value: str, tier: int) -> str:
-    """The FTS5 query (trigram phrases are exact substrings) for the rows of one relevance tier."""
+def _fts_expression(value: str, tier: int | None) -> str:
+    """The FTS5 query (trigram phrases are exact substrings) for the rows of one relevance tier (or of
+    any tier: ``None``)."""
+    if tier is None:
+        return _phrase(value)
     exact, starts = _phrase(f"|{value}|"), f"({_phrase('|' + value)} OR {_phrase(' ' + value)})"
     if tier == 0:
         return exact
@@ -213,10 +234,12 @@ def _contains(dialect: str, column: Any, needle: str) -> ColumnElement[bool]:
     return (func.instr(column, needle) if dialect == "sqlite" else func.strpos(column, needle)) > 0
 
 
-def _tier_condition(dialect: str, value: str, tier: int) -> ColumnElement[bool]:
+def _tier_condition(dialect: str, value: str, tier: int | None) -> ColumnElement[bool]:
     """Whether a row belongs to ``tier`` for a query of three characters or more, read from the row
     itself (``search_text`` holds ``|field|field|``): 0 — ``|q|``; 1 — ``|q`` or `` q``; 2 — ``q``."""
     st = Customer.search_text
+    if tier is None:
+        return _contains(dialect, st, value)
     exact = _contains(dialect, st, f"|{value}|")
     starts = or_(_contains(dialect, st, f"|{value}"), _contains(dialect, st, f" {value}"))
     if tier == 0:
@@ -226,7 +249,7 @@ def _tier_condition(dialect: str, value: str, tier: int) -> ColumnElement[bool]:
     return and_(_contains(dialect, st, value), ~starts)
 
 
-def _short_condition(dialect: str, value: str, tier: int, *, indexed: bool) -> ColumnElement[bool]:
+def _short_condition(dialect: str, value: str, tier: int | None, *, indexed: bool) -> ColumnElement[bool]:
     """Queries shorter than a trigram: 0 — equals the given name, family name or email; 1 — one of
     them starts with the query. ``indexed`` picks B-tree friendly forms (ranges), else per-row forms."""
     columns = (Customer.given_folded, Customer.family_folded, Customer.email_folded)
@@ -237,6 +260,8 @@ def _short_condition(dialect: str, value: str, tier: int, *, indexed: bool) -> C
         starts = or_(*(col.like(f"{_escape_like(value)}%", escape="\\") for col in columns))
     else:
         starts = or_(*(func.substr(col, 1, len(value)) == value for col in columns))
+    if tier is None:
+        return starts
     if tier == 0:
         return exact
     # spelled out rather than ~exact: a NULL email would make the negation NULL
@@ -244,8 +269,8 @@ def _short_condition(dialect: str, value: str, tier: int, *, indexed: bool) -> C
     return and_(starts, not_exact)
 
 
-def _index_condition(dialect: str, query: SearchQuery, tier: int) -> ColumnElement[bool]:
-    """Membership in ``tier`` in a form the search index serves."""
+def _index_condition(dialect: str, query: SearchQuery, tier: int | None) -> ColumnElement[bool]:
+    """Membership in ``tier`` (``None``: in any tier) in a form the search index serves."""
     value = query.text
     if len(value) < MIN_TRIGRAM:
         return _short_condition(dialect, value, tier, indexed=True)
@@ -256,7 +281,9 @@ def _index_condition(dialect: str, query: SearchQuery, tier: int) -> ColumnEleme
             "WHERE customer_search_fts MATCH :fts_match"
         ).bindparams(fts_match=_fts_expression(value, tier))
         return Customer.id.in_(matched.columns(literal_column("customer_id")))
-    like = Customer.search_text.like(f"%{_escape_like(value)}%", escape="\\")  # the GIN index
+    marked = value.replace(" ", " " + _MARK)
+    pattern = marked if tier is None else (f"|{_MARK}{marked}{_MARK}|", _MARK + marked, marked)[tier]
+    like = literal_column(PG_MARKED_TEXT).like(f"%{_escape_like(pattern)}%", escape="\\")  # the GIN index
     return and_(like, _tier_condition(dialect, value, tier))
 
 
@@ -268,7 +295,7 @@ def _scan_condition(dialect: str, query: SearchQuery, tier: int) -> ColumnElemen
     return _tier_condition(dialect, value, tier)
 
 
-def _tier_count(session: Session, query: SearchQuery, tier: int, cap: int) -> int:
+def _tier_count(session: Session, query: SearchQuery, tier: int | None, cap: int) -> int:
     """How many rows the search index finds for ``tier`` (filters aside), counting no further than
     ``cap``."""
     dialect = _dialect(session)
@@ -285,6 +312,30 @@ def _tier_count(session: Session, query: SearchQuery, tier: int, cap: int) -> in
         with using_search_index(session):
             found = session.scalar(select(func.count()).select_from(inner.subquery()))
     return int(found or 0)
+
+
+def match_statement(session: Session, q: str, *, cap: int) -> Select[str] | TextClause:
+    """The ids of at most ``cap`` customers the search index finds for ``q`` (filters aside): the
+    first step of :func:`list_customers` (exposed so tests can read its query plan)."""
+    query = read_query(q)
+    if query is None:
+        raise ValueError("a query without letters or digits matches nothing")
+    return _match_statement(_dialect(session), query, cap)
+
+
+def _match_statement(dialect: str, query: SearchQuery, cap: int) -> Select[str] | TextClause:
+    if dialect == "sqlite" and len(query.text) >= MIN_TRIGRAM:
+        return text(
+            "SELECT customer_search.customer_id FROM customer_search_fts "
+            "JOIN customer_search ON customer_search.id = customer_search_fts.rowid "
+            "WHERE customer_search_fts MATCH :fts_match LIMIT :cap"
+        ).bindparams(fts_match=_fts_expression(query.text, None), cap=cap)
+    return select(Customer.id).where(_index_condition(dialect, query, None)).limit(cap)
+
+
+def _match_ids(session: Session, query: SearchQuery, cap: int) -> list[str]:
+    with using_search_index(session):
+        return list(session.scalars(_match_statement(_dialect(session), query, cap)))
 
 
 @contextmanager
@@ -365,6 +416,40 @@ def _filters(
     return conditions
 
 
+def _rank(dialect: str, query: SearchQuery) -> ColumnElement[int]:
+    """A row's tier, read from the row."""
+    value = query.text
+    if len(value) < MIN_TRIGRAM:
+        return case((_short_condition(dialect, value, 0, indexed=False), 0), else_=1)
+    st = Customer.search_text
+    return case(
+        (_contains(dialect, st, f"|{value}|"), 0),
+        (or_(_contains(dialect, st, f"|{value}"), _contains(dialect, st, f" {value}")), 1),
+        else_=2,
+    )
+
+
+def _ranked_statement(
+    dialect: str,
+    query: SearchQuery,
+    conditions: list[ColumnElement[bool]],
+    *,
+    after: tuple[int, str | None],
+    limit: int,
+    ids: list[str] | None = None,
+) -> Select[Customer, int]:
+    """Every match (through the index, or these ``ids`` it found already), ranked and sorted (for
+    queries with few matches)."""
+    rank = _rank(dialect, query)
+    found = _index_condition(dialect, query, None) if ids is None else Customer.id.in_(ids)
+    where = [*conditions, found]
+    tier, last_id = after
+    if last_id is not None:
+        where.append(or_(rank > tier, and_(rank == tier, Customer.id > last_id)))
+    ranked = rank.label("tier")
+    return select(Customer, ranked).where(*where).order_by(ranked, Customer.id).limit(limit)
+
+
 def _tier_statement(
     dialect: str,
     query: SearchQuery,
@@ -374,7 +459,7 @@ def _tier_statement(
     after_id: str | None,
     limit: int,
     scan: bool,
-) -> Select[tuple[Customer]]:
+) -> Select[Customer]:
     match = _scan_condition(dialect, query, tier) if scan else _index_condition(dialect, query, tier)
     where = [*conditions, match]
     if after_id is not None:
@@ -399,7 +484,7 @@ def search_statement(
     session: Session,
     *,
     q: str | None = None,
-    tier: int = 0,
+    tier: int | None = None,
     scan: bool = False,
     tag: str | None = None,
     country: str | None = None,
@@ -412,10 +497,11 @@ def search_statement(
     is_test: bool | None = None,
     limit: int | None = None,
     cursor: str | None = None,
-) -> tuple[Select[tuple[Customer]], SearchQuery | None, int]:
+) -> tuple[Select[Customer] | Select[Customer, int], SearchQuery | None, int]:
     """One statement :func:`list_customers` runs (exposed so tests can read its query plan): with ``q``,
-    the rows of relevance ``tier`` in id order — through the search index, or with ``scan`` by walking
-    the primary key —; without ``q``, the newest first."""
+    every match ranked (``tier`` None: when there are few), or the rows of relevance ``tier`` in id
+    order — through the search index, or with ``scan`` by walking the primary key —; without ``q``, the
+    newest first."""
     dialect = _dialect(session)
     size = clamp_limit(limit)
     conditions = _filters(
@@ -426,6 +512,9 @@ def search_statement(
     query = read_query(q) if q else None
     if query is not None:
         at_tier, last_id = _read_search_cursor(cursor)
+        if tier is None:
+            ranked = _ranked_statement(dialect, query, conditions, after=(at_tier, last_id), limit=size + 1)
+            return ranked, query, size
         after_id = last_id if at_tier == tier else None
         stmt = _tier_statement(dialect, query, tier, conditions, after_id=after_id, limit=size + 1, scan=scan)
         return stmt, query, size
@@ -480,7 +569,15 @@ def list_customers(
     start_tier, last_id = _read_search_cursor(cursor)
     threshold = _sort_threshold(session, size)
     rows: list[tuple[int, Customer]] = []  # (tier, customer)
-    for tier in TIERS:
+    ids = _match_ids(session, query, threshold)
+    if not ids:
+        return Page(items=[], next_cursor=None)
+    few = len(ids) < threshold
+    if few:  # one pass through the index found them all: rank and sort them
+        after = (start_tier, last_id)
+        ranked = _ranked_statement(dialect, query, conditions, after=after, limit=size + 1, ids=ids)
+        rows = [(int(tier), c) for c, tier in session.execute(ranked)]
+    for tier in () if few else TIERS:
         if tier < start_tier or (tier == 2 and len(query.text) < MIN_TRIGRAM):  # short: no tier 2
             continue
         want = size + 1 - len(rows)

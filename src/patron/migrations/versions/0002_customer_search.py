@@ -6,7 +6,9 @@ contentless FTS5 table with the trigram tokenizer over ``customers.search_text``
 keep both current for every write; bulk upserts suspend the insert/update triggers and maintain the
 index set-wise in the same transaction (see ``customer_search_suspended``).
 
-PostgreSQL: a ``pg_trgm`` GIN index on ``customers.search_text`` serves ``LIKE '%q%'``.
+PostgreSQL: a ``pg_trgm`` GIN index on ``customers.search_text`` with each field start, word start and
+field end marked by a letter folded text never holds (``ǂ``; pg_trgm ignores punctuation such as ``|``),
+so exact-field and prefix matches are index lookups too (``patron.customers.queries.PG_MARKED_TEXT``).
 
 These objects are excluded from autogenerate (``migrations/env.py``: tables ``customer_search*`` and
 indexes ``ixs_*``).
@@ -68,7 +70,9 @@ _SQLITE_DOWN = [
 
 _PG_UP = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS ixs_customers_search_trgm ON customers USING gin (search_text gin_trgm_ops)",
+    # the expression must stay identical to patron.customers.queries.PG_MARKED_TEXT
+    "CREATE INDEX IF NOT EXISTS ixs_customers_search_trgm ON customers USING gin "
+    "((replace(replace(search_text, ' ', ' \u01c2'), '|', '\u01c2|\u01c2')) gin_trgm_ops)",
 ]
 
 _PG_DOWN = ["DROP INDEX IF EXISTS ixs_customers_search_trgm"]
