@@ -80,7 +80,10 @@ def _truncate_all(url: str) -> None:
     with engine.begin() as conn:
         tables = (
             conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+                text(
+                    "SELECT tablename FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
             )
             .scalars()
             .all()

@@ -92,6 +92,8 @@ class PreparedCustomer:
     is_test: bool = False
     # search helpers: national-format digits of every phone (e.g. "0912345678")
     phone_national_digits: tuple[str, ...] = ()
+    # when the customer first became one (backfill from another system); None = now
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

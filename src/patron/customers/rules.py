@@ -203,6 +203,25 @@ def _parse_birthday(value: object) -> date | None:
     raise ValueError(N_("birthday must be a date (YYYY-MM-DD)"))
 
 
+def _parse_created_at(value: object) -> datetime | None:
+    """An aware datetime (ISO 8601 with offset), or a date meaning midnight UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text) if ("T" in text or " " in text) else date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(N_("created_at must be an ISO 8601 date or date-time with offset")) from exc
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(N_("created_at needs a time zone offset"))
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ValueError(N_("created_at must be an ISO 8601 date or date-time with offset"))
+
+
 def _string_list(value: object) -> list[str]:
     if value is None or value == "":
         return []
@@ -246,7 +265,7 @@ FIELDS: frozenset[str] = frozenset(
     {
         "given_name", "family_name", "form_of_address", "email", "emails", "phone_e164", "phones",
         "language", "preferred_channel", "time_zone", "country", "birthday", "tags", "attributes",
-        "external_id", "referral_code", "organisation_id", "organisation_role", "is_test",
+        "external_id", "referral_code", "organisation_id", "organisation_role", "is_test", "created_at",
     }
 )  # fmt: skip
 
@@ -378,6 +397,16 @@ def prepare_customer(raw: Mapping[str, object], *, today: date | None = None) ->
             bad("birthday", "birthday must be between 1900 and today", "invalid_date")
             birthday = None
     out["birthday"] = birthday
+
+    try:
+        created_at = _parse_created_at(data.get("created_at"))
+    except ValueError as exc:
+        bad("created_at", str(exc), "invalid_datetime")
+        created_at = None
+    if created_at is not None and (created_at > now() or created_at.year < 1970):
+        bad("created_at", "created_at must be between 1970 and now", "invalid_datetime")
+        created_at = None
+    out["created_at"] = created_at
 
     try:
         tags = list(dict.fromkeys(_string_list(data.get("tags"))))

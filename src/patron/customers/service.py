@@ -705,8 +705,8 @@ def upsert_customers_bulk(
             fields = prepared.provided - {"emails", "phones"}
         elif values is None:
             values = {f: getattr(prepared, f) for f in PROFILE_FIELDS}
-            values.update(id=new_id(), created_at=stamp, version=1, erased_at=None, merged_into_id=None,
-                          merged_at=None)  # fmt: skip
+            values.update(id=new_id(), created_at=prepared.created_at or stamp, version=1, erased_at=None,
+                          merged_into_id=None, merged_at=None)  # fmt: skip
             values["tags"] = list(prepared.tags)
             lists[key] = (list(prepared.emails), list(prepared.phones), True, True)
             working[key] = values
@@ -717,6 +717,8 @@ def upsert_customers_bulk(
             fields = prepared.provided - {"emails", "phones"}
         for name in fields:
             value = getattr(prepared, name)
+            if name == "created_at" and value is None:
+                continue  # a blank "customer since" never clears it
             values[name] = list(value) if name == "tags" else value
         emails, phones, emails_set, phones_set = lists[key]
         if "emails" in prepared.provided and key not in created:

@@ -168,6 +168,7 @@ def _customer_row(customer: PlannedCustomer, org_ids: dict[str, str]) -> dict[st
     attributes["signed_up_at"] = customer.signed_up_at.isoformat()
     return {
         "external_id": customer.external_id,
+        "created_at": customer.signed_up_at,
         "given_name": customer.given_name,
         "family_name": customer.family_name,
         "form_of_address": customer.form_of_address,

@@ -146,6 +146,19 @@ CUSTOMER_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("referral_code", T, ("referral", "ma_gioi_thieu")),
     FieldSpec("tags", LIST, ("labels", "the", "cimkek")),
     FieldSpec("organisation_role", T, ("role", "organization_role")),
+    FieldSpec(
+        "created_at",
+        DT,
+        (
+            "customer_since",
+            "signed_up_at",
+            "signup_date",
+            "registered_at",
+            "ngay_dang_ky",
+            "regisztracio",
+            "วันที่สมัคร",
+        ),
+    ),
 )
 
 ORDER_FIELDS: tuple[FieldSpec, ...] = (

@@ -41,7 +41,7 @@ def require(perm: Perm) -> Callable[[Request], Principal]:
     return dependency
 
 
-def Requires(perm: Perm) -> Any:  # noqa: N802 - reads like a marker in signatures
+def Requires(perm: Perm) -> Any:
     """Use as the *last* parameter: ``me: Principal = Requires(Perm.CUSTOMERS_READ)``.
 
     (A default value rather than ``Annotated[...]`` so mypy accepts it; the dependency's name,
