@@ -65,7 +65,11 @@ from patron.customers.queries import (
     list_timeline,
 )
 from patron.customers.rules import display_name, full_name, normalise_phone, prepare_customer, salutation
+from patron.customers.segment_rules import CUSTOMER_FIELDS as SEGMENT_FIELD_KINDS
 from patron.customers.segment_rules import MATCH_ALL, Rule, RuleNode, dump_rules, parse_rules
+from patron.customers.segment_rules import OPS_BY_KIND as SEGMENT_OPS_BY_KIND
+from patron.customers.segment_rules import TAG_OPS as SEGMENT_TAG_OPS
+from patron.customers.segment_rules import TRAIT_OPS as SEGMENT_TRAIT_OPS
 from patron.customers.segment_rules import check_limits as check_rule_limits
 from patron.customers.segments import (
     CountBy,
@@ -112,6 +116,10 @@ __all__ = [
     "MATCH_ALL",
     "MEDIA_TYPES",
     "PURPOSES",
+    "SEGMENT_FIELD_KINDS",
+    "SEGMENT_OPS_BY_KIND",
+    "SEGMENT_TAG_OPS",
+    "SEGMENT_TRAIT_OPS",
     "SIZE_BANDS",
     "ConsentLedgerView",
     "ConsentRecordView",

@@ -146,9 +146,9 @@ def test_files_that_cannot_be_imported_answer_422_and_create_no_batch(api: TestC
 
 
 def test_upload_size_limit(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from patron.web.api.v1 import imports
+    from patron.web import uploads
 
-    monkeypatch.setattr(imports, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 100)
     problem(upload(api, b"external_id\n" + b"X\n" * 100), 413, "import_file_too_large")
     assert api.get(API).json()["items"] == []
 

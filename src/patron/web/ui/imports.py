@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
@@ -19,7 +17,6 @@ from starlette.datastructures import UploadFile
 
 from patron.auth import Perm, Principal
 from patron.core.audit import Actor
-from patron.core.db import Database
 from patron.core.errors import PatronError
 from patron.core.i18n import N_, gettext_for
 from patron.imports import (
@@ -35,7 +32,6 @@ from patron.imports import (
     list_batches,
     list_rejects,
     parse_mapping,
-    run_import,
     undo_batch,
 )
 from patron.web.ui.base import (
@@ -49,6 +45,7 @@ from patron.web.ui.base import (
     register_nav,
     render,
 )
+from patron.web.uploads import run_import_job, save_upload
 
 log = logging.getLogger("patron.web.ui")
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -56,8 +53,6 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 register_nav("data", N_("Imports"), "/imports", Perm.IMPORTS_RUN, 10)
 register_flash("import_queued", N_("The file was uploaded; the import runs in the background."))
 
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-_BLOCK = 1024 * 1024
 
 KIND_LABELS: dict[str, str] = {
     "customers": N_("Customers"),
@@ -118,44 +113,6 @@ def imports(request: Request, db: UiSession, viewer: Principal = Allowed(Perm.IM
     return _page(request, db, viewer)
 
 
-def _save_upload(upload: UploadFile) -> tuple[Path, int]:
-    directory = Path(tempfile.mkdtemp(prefix="patron-import-"))
-    path = directory / ("upload" + Path(upload.filename or "upload").suffix.lower()[:10])
-    size = 0
-    try:
-        with path.open("wb") as fh:
-            while block := upload.file.read(_BLOCK):
-                size += len(block)
-                if size > MAX_UPLOAD_BYTES:
-                    raise PatronError(
-                        "the file is too large: import it with the patron import command",
-                        code="import_file_too_large",
-                        status=413,
-                    )
-                fh.write(block)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    return path, size
-
-
-def _run(
-    database: Database,
-    batch_id: str,
-    kind: ImportKind,
-    path: Path,
-    options: ImportOptions,
-    name: str,
-    actor: Actor,
-) -> None:
-    try:
-        run_import(database, kind, path, options, file_name=name, batch_id=batch_id, actor=actor)
-    except Exception:  # the batch is marked failed with its error; keep the server alive
-        log.exception("import batch %s failed", batch_id)
-    finally:
-        shutil.rmtree(path.parent, ignore_errors=True)
-
-
 @router.post("/imports", response_class=HTMLResponse)
 def upload(
     request: Request, db: UiSession, form: Form, viewer: Principal = Allowed(Perm.IMPORTS_RUN)
@@ -194,7 +151,7 @@ def upload(
         dry_run=bool(values["dry_run"]),
     )
     try:
-        path, size = _save_upload(file)
+        path, size = save_upload(file.file, file.filename)
     except PatronError as exc:
         return _page(
             request,
@@ -223,7 +180,7 @@ def upload(
         raise
     response = redirect(f"/imports/{batch.id}?flash=import_queued")
     response.background = BackgroundTask(
-        _run,
+        run_import_job,
         request.app.state.database,
         batch.id,
         kind,

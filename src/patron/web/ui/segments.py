@@ -8,6 +8,7 @@ The builder (``static/segment-builder.js``) edits the rule tree in the browser, 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -18,6 +19,10 @@ from patron.core.errors import PatronError, ValidationFailed
 from patron.core.i18n import N_, gettext_for
 from patron.customers import (
     MATCH_ALL,
+    SEGMENT_FIELD_KINDS,
+    SEGMENT_OPS_BY_KIND,
+    SEGMENT_TAG_OPS,
+    SEGMENT_TRAIT_OPS,
     Segment,
     count_segment,
     create_segment,
@@ -42,23 +47,27 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 register_nav("people", N_("Segments"), "/segments", Perm.SEGMENTS_READ, 30)
 
-# What the builder offers: customer fields with their kind and label (English msgids).
+# What the builder offers: the rule language's customer fields (their kinds and operators come from
+# patron.customers, the one definition), with labels (English msgids) and the display order.
+FIELD_LABELS: dict[str, str] = {
+    "country": N_("Country"),
+    "language": N_("Language"),
+    "time_zone": N_("Time zone"),
+    "preferred_channel": N_("Preferred channel"),
+    "email": N_("Email"),
+    "phone": N_("Phone"),
+    "given_name": N_("Given name"),
+    "family_name": N_("Family name"),
+    "referral_code": N_("Referral code"),
+    "organisation_role": N_("Role in the organisation"),
+    "birthday": N_("Birthday"),
+    "birthday_month": N_("Birthday month"),
+    "birthday_day": N_("Birthday day"),
+    "created_at": N_("Customer since"),
+    "is_test": N_("Test customer"),
+}
 FIELDS: dict[str, tuple[str, str]] = {
-    "country": ("string", N_("Country")),
-    "language": ("string", N_("Language")),
-    "time_zone": ("string", N_("Time zone")),
-    "preferred_channel": ("string", N_("Preferred channel")),
-    "email": ("string", N_("Email")),
-    "phone": ("string", N_("Phone")),
-    "given_name": ("string", N_("Given name")),
-    "family_name": ("string", N_("Family name")),
-    "referral_code": ("string", N_("Referral code")),
-    "organisation_role": ("string", N_("Role in the organisation")),
-    "birthday": ("date", N_("Birthday")),
-    "birthday_month": ("integer", N_("Birthday month")),
-    "birthday_day": ("integer", N_("Birthday day")),
-    "created_at": ("datetime", N_("Customer since")),
-    "is_test": ("boolean", N_("Test customer")),
+    name: (SEGMENT_FIELD_KINDS[name], label) for name, label in FIELD_LABELS.items()
 }
 OPERATORS: dict[str, str] = {
     "eq": N_("is"),
@@ -80,50 +89,17 @@ OPERATORS: dict[str, str] = {
     "has_any": N_("has any of the tags"),
     "has_all": N_("has all of the tags"),
 }
+
+
+def _in_display_order(ops: Iterable[str]) -> list[str]:
+    allowed = set(ops)
+    return [op for op in OPERATORS if op in allowed]
+
+
 OPS_BY_KIND: dict[str, list[str]] = {
-    "string": ["eq", "ne", "in", "not_in", "contains", "starts_with", "exists", "not_exists"],
-    "integer": ["eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in", "exists", "not_exists"],
-    "boolean": ["eq", "ne"],
-    "date": [
-        "eq",
-        "ne",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "exists",
-        "not_exists",
-        "within_last_days",
-        "older_than_days",
-    ],
-    "datetime": [
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "exists",
-        "not_exists",
-        "within_last_days",
-        "older_than_days",
-    ],
-    "trait": [
-        "eq",
-        "ne",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "in",
-        "not_in",
-        "exists",
-        "not_exists",
-        "within_last_days",
-        "older_than_days",
-    ],
-    "tag": ["has", "has_any", "has_all"],
+    **{kind: _in_display_order(ops) for kind, ops in SEGMENT_OPS_BY_KIND.items()},
+    "trait": _in_display_order(SEGMENT_TRAIT_OPS),
+    "tag": list(SEGMENT_TAG_OPS),
 }
 PURPOSES: dict[str, str] = {
     "marketing": N_("Marketing"),

@@ -6,7 +6,7 @@ checks the options, the file's format, encoding, header and column mapping at on
 cannot be imported answers 422 and creates no batch), stores the batch as ``queued`` and answers
 202. The rows are imported after the response, in the background of the server process that took
 the upload, one transaction per chunk: poll ``GET /imports/{id}`` for ``status``, ``progress`` and
-the counts. Uploads are limited to ``MAX_UPLOAD_BYTES`` (413 beyond it).
+the counts. Uploads are limited to ``patron.web.uploads.MAX_UPLOAD_BYTES`` (413 beyond it).
 
 Statuses: ``queued`` → ``running`` → ``completed`` (every row handled; ``rows_rejected`` says how
 many were rejected) or ``failed`` (a fatal error; ``error`` says why — chunks committed before it
@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
 from patron.auth import Perm, Principal
-from patron.core.audit import Actor, current_actor
-from patron.core.db import Database
-from patron.core.errors import PatronError
+from patron.core.audit import current_actor
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.imports import (
     DEFAULT_CHUNK_SIZE,
@@ -44,17 +40,15 @@ from patron.imports import (
     list_batches,
     list_rejects,
     parse_mapping,
-    run_import,
     undo_batch,
 )
 from patron.web.deps import DbSession, Requires, make_etag, set_etag
 from patron.web.problems import problem_responses
 from patron.web.routing import PatronRoute
+from patron.web.uploads import run_import_job, save_upload
 
 log = logging.getLogger("patron.web.imports")
 
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-_COPY_BLOCK = 1024 * 1024
 
 router = APIRouter(route_class=PatronRoute, tags=["imports"], responses=problem_responses(401, 403, 422))
 
@@ -159,50 +153,6 @@ def _etag(view: BatchView) -> str:
     return make_etag("import", view.id, view.status, view.rows_total, view.finished_at, view.undone_at)
 
 
-def _run_job(
-    database: Database,
-    batch_id: str,
-    kind: ImportKind,
-    path: Path,
-    options: ImportOptions,
-    file_name: str,
-    actor: Actor,
-) -> None:
-    """The background job: runs after the response (and after the batch was committed)."""
-    try:
-        run_import(database, kind, path, options, file_name=file_name, batch_id=batch_id, actor=actor)
-    except Exception:  # the batch is marked failed with the error; keep the server alive
-        log.exception("import batch %s failed", batch_id)
-    finally:
-        shutil.rmtree(path.parent, ignore_errors=True)
-
-
-def _save_upload(upload: UploadFile) -> tuple[Path, int]:
-    directory = Path(tempfile.mkdtemp(prefix="patron-import-"))
-    suffix = Path(upload.filename or "upload").suffix.lower()[:10]
-    path = directory / f"upload{suffix}"
-    size = 0
-    try:
-        with path.open("wb") as fh:
-            while True:
-                block = upload.file.read(_COPY_BLOCK)
-                if not block:
-                    break
-                size += len(block)
-                if size > MAX_UPLOAD_BYTES:
-                    raise PatronError(
-                        f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB: import it with "
-                        "the patron import command",
-                        code="import_file_too_large",
-                        status=413,
-                    )
-                fh.write(block)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    return path, size
-
-
 @router.post(
     "/imports",
     response_model=ImportBatchRead,
@@ -242,7 +192,7 @@ def start_import_endpoint(
         dry_run=dry_run,
         chunk_size=chunk_size,
     )
-    path, size = _save_upload(file)
+    path, size = save_upload(file.file, file.filename)
     name = (file.filename or path.name)[:500]
     try:
         check_file(kind, path, options, file_name=name)
@@ -251,7 +201,7 @@ def start_import_endpoint(
         shutil.rmtree(path.parent, ignore_errors=True)
         raise
     actor = current_actor.get()
-    background.add_task(_run_job, request.app.state.database, view.id, kind, path, options, name, actor)
+    background.add_task(run_import_job, request.app.state.database, view.id, kind, path, options, name, actor)
     return ImportBatchRead.of(view)
 
 
