@@ -71,3 +71,14 @@ def test_unparseable_body_is_422_problem(api: TestClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "invalid_body"
     assert response.json()["errors"][0]["loc"] == ["body"]
+
+
+def test_replay_repeats_the_etag(api: TestClient) -> None:
+    body = {"first_name": "An", "last_name": "Trần", "email": "an@example.vn", "country": "VN"}
+    first = api.post("/api/v1/customers", json=body, headers={"Idempotency-Key": "an-1"})
+    assert first.status_code == 201
+    assert first.headers["ETag"]
+    again = api.post("/api/v1/customers", json=body, headers={"Idempotency-Key": "an-1"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.json() == first.json()

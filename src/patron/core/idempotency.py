@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -26,7 +27,12 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[bytes] = mapped_column(LargeBinary)
     content_type: Mapped[str] = mapped_column(String(100))
+    headers: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = created_at_column()
+
+
+#: response headers a replay repeats (the rest belong to the moment of the replay)
+REPLAYED_HEADERS = ("etag", "location")
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class StoredResponse:
     status_code: int
     body: bytes
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def request_digest(method: str, body: bytes) -> str:
@@ -68,7 +75,12 @@ def lookup(session: Session, scope: str, route: str, key: str, digest: str) -> S
         raise ValidationFailed(
             "this Idempotency-Key was used with a different request", code="idempotency_key_reused"
         )
-    return StoredResponse(row.status_code, row.response_body, row.content_type)
+    return StoredResponse(
+        row.status_code,
+        row.response_body,
+        row.content_type,
+        {str(k): str(v) for k, v in (row.headers or {}).items()},
+    )
 
 
 def store(session: Session, scope: str, route: str, key: str, digest: str, response: StoredResponse) -> None:
@@ -81,6 +93,7 @@ def store(session: Session, scope: str, route: str, key: str, digest: str, respo
             status_code=response.status_code,
             response_body=response.body,
             content_type=response.content_type,
+            headers=dict(response.headers) or None,
         )
     )
     session.flush()

@@ -5,6 +5,9 @@ the accepted records by external id (a re-run changes nothing), keeps the reject
 reasons, and records what it changed so ``undo_batch`` can take it back. See :mod:`.service`.
 """
 
+from collections.abc import Callable
+
+from patron.core.db import Database
 from patron.core.lifecycle import lifecycle as lifecycle_registry
 from patron.imports.contracts import (
     DEFAULT_CHUNK_SIZE,
@@ -28,6 +31,7 @@ from patron.imports.service import (
     ImportListener,
     check_file,
     create_batch,
+    fail_stalled_batches,
     get_batch,
     iter_rejects,
     list_batches,
@@ -61,6 +65,7 @@ __all__ = [
     "check_file",
     "create_batch",
     "detect_format",
+    "fail_stalled_batches",
     "get_batch",
     "iter_rejects",
     "list_batches",
@@ -68,9 +73,20 @@ __all__ = [
     "parse_mapping",
     "register",
     "run_import",
+    "scheduled_jobs",
     "undo_batch",
     "validate_options",
 ]
+
+
+def scheduled_jobs(db: Database) -> list[tuple[float, Callable[[], None]]]:
+    """Jobs the worker runs: fail batches whose process died mid-import (every 5 minutes)."""
+
+    def fail_stalled() -> None:
+        with db.unit_of_work() as session:
+            fail_stalled_batches(session)
+
+    return [(300.0, fail_stalled)]
 
 
 def register() -> None:

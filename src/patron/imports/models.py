@@ -45,6 +45,7 @@ class ImportBatch(Base):
     actor_label: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = created_at_column()
     started_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)  # last chunk committed
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     undone_at: Mapped[datetime | None] = mapped_column(default=None)
     undone_by: Mapped[str | None] = mapped_column(String(100), default=None)

@@ -18,10 +18,11 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import Table, and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from patron.core.audit import Actor, current_actor, record_audit
@@ -262,7 +263,7 @@ def _claim(db: Database, batch_id: str) -> ImportBatch:
         if batch.status != BatchStatus.QUEUED.value:
             raise Conflict(f"import batch {batch_id} is {batch.status}, not queued", code="import_not_queued")
         batch.status = BatchStatus.RUNNING.value
-        batch.started_at = now()
+        batch.started_at = batch.heartbeat_at = now()
         return batch
 
 
@@ -282,6 +283,7 @@ def _save_progress(session: Session, run: _Run, *, final: bool = False) -> None:
         "delimiter": r.delimiter,
         "file_format": r.file_format,
         "columns": dict(r.columns),
+        "heartbeat_at": now(),
     }
     if final:
         values.update(status=r.status.value, finished_at=now(), error=r.error)
@@ -750,3 +752,26 @@ def customer_batches(session: Session, customer_id: str) -> list[dict[str, Any]]
         {"batch_id": r[0], "kind": r[1], "file_name": r[2], "action": r[3], "at": r[4].isoformat()}
         for r in session.execute(stmt)
     ]
+
+
+STALL_AFTER = timedelta(minutes=15)
+
+
+def fail_stalled_batches(session: Session, *, stalled_after: timedelta = STALL_AFTER) -> int:
+    """Mark as failed the batches whose process died mid-import: running (or queued by an upload) with no
+    chunk committed for ``stalled_after``. What their committed chunks wrote can then be undone."""
+    cutoff = now() - stalled_after
+    stalled = or_(
+        and_(ImportBatch.status == BatchStatus.RUNNING.value, ImportBatch.heartbeat_at < cutoff),
+        and_(ImportBatch.status == BatchStatus.QUEUED.value, ImportBatch.created_at < cutoff),
+    )
+    result = session.execute(
+        update(ImportBatch)
+        .where(stalled)
+        .values(
+            status=BatchStatus.FAILED.value,
+            finished_at=now(),
+            error="the import stopped: its process ended before it finished (undo it, then import again)",
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

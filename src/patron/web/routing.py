@@ -34,7 +34,7 @@ def _replay(stored: idempotency.StoredResponse) -> Response:
         content=stored.body,
         status_code=stored.status_code,
         media_type=stored.content_type,
-        headers={"Idempotent-Replayed": "true"},
+        headers={**stored.headers, "Idempotent-Replayed": "true"},
     )
 
 
@@ -126,6 +126,11 @@ class PatronRoute(APIRoute):
                                 response.status_code,
                                 bytes(response_body),
                                 response.media_type or "application/json",
+                                {
+                                    name: value
+                                    for name, value in response.headers.items()
+                                    if name.lower() in idempotency.REPLAYED_HEADERS
+                                },
                             ),
                         )
                 if response.status_code < 400:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 08:23:43.628449
+Create Date: 2026-11-25 10:01:42.977116
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("response_body", sa.LargeBinary(), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column(
+            "headers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("scope", "route", "key", name=op.f("uq_idempotency_keys_scope_route_key")),
@@ -118,6 +123,7 @@ def upgrade() -> None:
         sa.Column("actor_label", sa.String(length=255), nullable=False),
         sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("undone_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("undone_by", sa.String(length=100), nullable=True),
