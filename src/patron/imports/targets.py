@@ -4,6 +4,7 @@ batch created and restore what it updated."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -99,7 +100,7 @@ def subscription_snapshot(sub: commerce.SubscriptionRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class _CommerceTarget:
+class _CommerceTarget(ABC):
     """Commerce upserts report no before-state, so it is read through the public ``get_*`` queries:
     the upsert runs in a savepoint; when it updated something, the savepoint is rolled back, the
     records it would update are snapshotted and the upsert runs again (a first import, which only
@@ -108,16 +109,19 @@ class _CommerceTarget:
 
     entity_type = ""
 
+    @abstractmethod
     def _upsert(
         self, session: Session, rows: Sequence[Any], emit_events: bool
     ) -> list[commerce.UpsertResult]:
-        raise NotImplementedError
+        """The domain's bulk upsert for this kind."""
 
+    @abstractmethod
     def _snapshot(self, session: Session, entity_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The record as a JSON-serialisable dict (raises NotFound when it is gone)."""
 
+    @abstractmethod
     def _prepare(self, raw: Mapping[str, Any]) -> Any:
-        raise NotImplementedError
+        """The domain's pure per-row validation for this kind."""
 
     def _exists(self, session: Session, entity_id: str) -> bool:
         try:
