@@ -224,3 +224,13 @@ def test_rejects_nonsense_options() -> None:
         build_plan(DemoOptions(customers=0), now=NOW)
     with pytest.raises(ValueError, match="aware"):
         build_plan(DemoOptions(), now=datetime(2026, 1, 1))
+
+
+def test_calls_about_an_order_come_after_it(plan) -> None:  # type: ignore[no-untyped-def]
+    placed = {o.external_id: o.placed_at for o in plan.orders}
+    about_orders = [
+        i for i in plan.interactions if i.kind in ("support_call", "complaint") and "order" in i.data
+    ]
+    assert about_orders
+    for interaction in about_orders:
+        assert interaction.occurred_at >= placed[interaction.data["order"]], interaction

@@ -796,7 +796,11 @@ class _Builder:
             )  # fmt: skip
             when = c.signed_up_at + timedelta(seconds=span * rng.random())
             product = rng.choice(PRODUCTS).name
-            order_ref = rng.choice(orders).external_id if orders else ""
+            about = rng.choice(orders) if orders else None
+            order_ref = about.external_id if about else ""
+            if about is not None and kind == "support_call" and when < about.placed_at:
+                # a call about an order comes after it was placed
+                when = min(self.now, about.placed_at + (about.placed_at - when) % timedelta(days=5))
             channel, direction, actor = {
                 "page_view": ("web", "inbound", "customer"),
                 "newsletter_opened": ("email", "inbound", "customer"),
