@@ -1151,6 +1151,16 @@ def _bulk_insert(session: Session, target: Table, rows: Sequence[Mapping[str, An
             cursor.close()
 
 
+def _repeated_in_batch(external_id: str | None, seen: set[str]) -> dict[str, Any] | None:
+    """The error for an external id given twice in one bulk call (remembers it in ``seen``)."""
+    if external_id is None:
+        return None
+    if external_id in seen:
+        return {"loc": ["external_id"], "msg": "repeated in this batch", "type": "duplicate_external_id"}
+    seen.add(external_id)
+    return None
+
+
 def upsert_orders_bulk(
     session: Session,
     orders: Sequence[OrderInput],
@@ -1215,12 +1225,8 @@ def upsert_orders_bulk(
         customer_id, err = _customer_for(data, resolved, by_external)
         if err is not None:
             errors.append(err)
-        if data.external_id is not None:
-            if data.external_id in seen:
-                errors.append(
-                    {"loc": ["external_id"], "msg": "repeated in this batch", "type": "duplicate_external_id"}
-                )
-            seen.add(data.external_id)
+        if (repeated := _repeated_in_batch(data.external_id, seen)) is not None:
+            errors.append(repeated)
         if data.market_code is not None and data.market_code not in markets:
             errors.append(
                 {"loc": ["market"], "msg": f"unknown market {data.market_code!r}", "type": "unknown_market"}
@@ -1523,12 +1529,8 @@ def upsert_subscriptions_bulk(
         customer_id, err = _customer_for(data, resolved, by_external)
         if err is not None:
             errors.append(err)
-        if data.external_id is not None:
-            if data.external_id in seen:
-                errors.append(
-                    {"loc": ["external_id"], "msg": "repeated in this batch", "type": "duplicate_external_id"}
-                )
-            seen.add(data.external_id)
+        if (repeated := _repeated_in_batch(data.external_id, seen)) is not None:
+            errors.append(repeated)
         if errors:
             results.append(UpsertResult(index, data.external_id, None, "rejected", tuple(errors)))
             continue

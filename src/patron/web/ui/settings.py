@@ -100,6 +100,33 @@ def _required(values: dict[str, str], names: tuple[str, ...], language: str) -> 
     return {n: [msg] for n in names if not values.get(n)}
 
 
+def _tab_page(
+    request: Request,
+    viewer: Principal,
+    template: str,
+    context: dict[str, Any],
+    *,
+    values: dict[str, str] | None,
+    errors: dict[str, list[str]] | None,
+    status_code: int,
+    edit: Perm = Perm.SETTINGS_WRITE,
+) -> HTMLResponse:
+    """A settings tab: its own context plus the tabs, the form's values and errors, and whether the
+    viewer may edit."""
+    return render(
+        request,
+        template,
+        {
+            **context,
+            "tabs": _tabs(viewer),
+            "values": values or {},
+            "errors": errors or {},
+            "can_edit": viewer.can(edit),
+        },
+        status_code=status_code,
+    )
+
+
 # ---- business --------------------------------------------------------------------------------------
 
 
@@ -183,18 +210,10 @@ def _markets_page(
     errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return render(
-        request,
-        "settings/markets.html",
-        {
-            "tabs": _tabs(viewer),
-            "markets": list_markets(db),
-            "values": values or {},
-            "errors": errors or {},
-            "can_edit": viewer.can(Perm.SETTINGS_WRITE),
-        },
-        status_code=status_code,
-    )
+    return _tab_page(
+        request, viewer, "settings/markets.html", {"markets": list_markets(db)},
+        values=values, errors=errors, status_code=status_code,
+    )  # fmt: skip
 
 
 @router.get("/settings/markets", response_class=HTMLResponse)
@@ -230,18 +249,10 @@ def _fx_page(
     errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return render(
-        request,
-        "settings/fx_rates.html",
-        {
-            "tabs": _tabs(viewer),
-            "rates": list_fx_rates(db),
-            "values": values or {},
-            "errors": errors or {},
-            "can_edit": viewer.can(Perm.SETTINGS_WRITE),
-        },
-        status_code=status_code,
-    )
+    return _tab_page(
+        request, viewer, "settings/fx_rates.html", {"rates": list_fx_rates(db)},
+        values=values, errors=errors, status_code=status_code,
+    )  # fmt: skip
 
 
 @router.get("/settings/fx-rates", response_class=HTMLResponse)
@@ -298,19 +309,10 @@ def _users_page(
     errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return render(
-        request,
-        "settings/users.html",
-        {
-            "tabs": _tabs(viewer),
-            "users": list_users(db),
-            "values": values or {"language": "en"},
-            "errors": errors or {},
-            "can_edit": viewer.can(Perm.USERS_WRITE),
-            "roles": _grantable(viewer),
-        },
-        status_code=status_code,
-    )
+    return _tab_page(
+        request, viewer, "settings/users.html", {"users": list_users(db), "roles": _grantable(viewer)},
+        values=values or {"language": "en"}, errors=errors, status_code=status_code, edit=Perm.USERS_WRITE,
+    )  # fmt: skip
 
 
 @router.get("/settings/users", response_class=HTMLResponse)
