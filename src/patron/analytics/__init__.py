@@ -1,0 +1,1 @@
+"""Retention analytics: KPIs, cohorts, RFM, CLV and churn models."""

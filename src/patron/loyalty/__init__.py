@@ -1,0 +1,1 @@
+"""Loyalty: points ledger, earning rules, tiers, rewards, referrals and coupons."""
