@@ -20,6 +20,7 @@ from patron.core.errors import ValidationFailed
 from patron.core.i18n import LANGUAGES, N_, normalise_language
 from patron.core.text import digits_only, fold
 from patron.customers.contracts import CONSENT_CHANNELS, PreparedCustomer
+from patron.customers.phones import PhoneParseError, parse_phone
 
 FAMILY_NAME_FIRST: frozenset[str] = frozenset({"vi", "hu"})
 CHANNELS: tuple[str, ...] = CONSENT_CHANNELS
@@ -159,13 +160,12 @@ def normalise_phone(value: str, country: str | None) -> Phone:
     if not international and not country:
         raise ValueError(N_("a national phone number needs the customer's country"))
     try:
-        number = phonenumbers.parse(raw, None if international else country)
-    except phonenumbers.NumberParseException as exc:
+        parsed = parse_phone(raw, None if international else country)
+    except PhoneParseError as exc:
         raise ValueError(N_("not a phone number")) from exc
-    if not phonenumbers.is_valid_number(number):
+    if not parsed.valid:
         raise ValueError(N_("not a valid phone number"))
-    nsn = phonenumbers.national_significant_number(number)
-    return Phone(f"+{number.country_code}{nsn}", _national_prefix(number.country_code) + nsn)
+    return Phone(f"+{parsed.country_code}{parsed.nsn}", _national_prefix(parsed.country_code) + parsed.nsn)
 
 
 def has_nul(value: object) -> bool:

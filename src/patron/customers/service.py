@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from patron.core.audit import AuditEntry, current_actor, record_audit
+from patron.core.bulk import insert_rows
 from patron.core.clock import now
 from patron.core.errors import PreconditionFailed, ValidationFailed
 from patron.core.idempotency import forget_responses_mentioning
@@ -501,6 +502,8 @@ _TABLE: Table = Customer.__table__  # type: ignore[assignment]
 _EMAILS: Table = CustomerEmail.__table__  # type: ignore[assignment]
 _PHONES: Table = CustomerPhone.__table__  # type: ignore[assignment]
 _CHUNK = 500
+_EMAIL_COLUMNS = ("id", "customer_id", "email", "email_folded", "label")
+_PHONE_COLUMNS = ("id", "customer_id", "phone_e164", "label")
 _BULK = 5000
 
 
@@ -646,6 +649,28 @@ def _fts_delete(session: Session, ids: Sequence[str]) -> None:
         )
 
 
+def _fts_index_new(session: Session, rows: Sequence[tuple[str, str]]) -> None:
+    """Index new customers (id, search text) in the SQLite FTS index: each gets the next rowid of
+    ``customer_search`` (the write lock is held, so no one else numbers rows meanwhile)."""
+    if not rows:
+        return
+    first = int(session.scalar(text("SELECT coalesce(max(id), 0) FROM customer_search")) or 0) + 1
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(
+            "INSERT INTO customer_search (id, customer_id) VALUES (?, ?)",
+            [(first + i, cid) for i, (cid, _) in enumerate(rows)],
+        )
+        cursor.executemany(
+            "INSERT INTO customer_search_fts (rowid, search_text) VALUES (?, ?)",
+            [(first + i, search) for i, (_, search) in enumerate(rows)],
+        )
+    finally:
+        cursor.close()
+
+
 def _fts_insert(session: Session, created: Sequence[str], changed: Sequence[str]) -> None:
     """Index these customers' current text in the SQLite FTS index (new rows get their rowid first)."""
     for start in range(0, len(created), _BULK):
@@ -765,7 +790,7 @@ def upsert_customers_bulk(
         session.execute(text("INSERT INTO customer_search_suspended (id) VALUES (1)"))
         _fts_delete(session, [v["id"] for v in updates])
     if inserts:
-        session.execute(insert(_TABLE), [{c: v.get(c) for c in columns} for v in inserts])
+        insert_rows(session, _TABLE, columns, [tuple(map(v.get, columns)) for v in inserts])
     if updates:
         stmt = (
             update(_TABLE)
@@ -779,15 +804,20 @@ def upsert_customers_bulk(
             params.append(p)
         session.execute(stmt, params)
     if sqlite:
-        _fts_insert(session, [v["id"] for v in inserts], [v["id"] for v in updates])
+        _fts_index_new(session, [(v["id"], v["search_text"]) for v in inserts])
+        _fts_insert(session, [], [v["id"] for v in updates])
         session.execute(text("DELETE FROM customer_search_suspended"))
     for ids, table in ((clear_emails, _EMAILS), (clear_phones, _PHONES)):
         for start in range(0, len(ids), _CHUNK):
             session.execute(delete(table).where(table.c.customer_id.in_(ids[start : start + _CHUNK])))
     if email_rows:
-        session.execute(insert(_EMAILS), email_rows)
+        insert_rows(
+            session, _EMAILS, _EMAIL_COLUMNS, [tuple(r[c] for c in _EMAIL_COLUMNS) for r in email_rows]
+        )
     if phone_rows:
-        session.execute(insert(_PHONES), phone_rows)
+        insert_rows(
+            session, _PHONES, _PHONE_COLUMNS, [tuple(r[c] for c in _PHONE_COLUMNS) for r in phone_rows]
+        )
     if updates:
         session.expire_all()  # ORM objects loaded earlier must not shadow the new values
     if live:

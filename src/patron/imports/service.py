@@ -26,6 +26,7 @@ from sqlalchemy import Table, and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from patron.core.audit import Actor, current_actor, record_audit
+from patron.core.bulk import insert_rows
 from patron.core.business import get_business
 from patron.core.clock import now
 from patron.core.db import Database
@@ -419,26 +420,53 @@ def _refresh_planner_statistics(run: _Run) -> None:
         conn.commit()
 
 
+@dataclass
+class _Validated:
+    """One chunk, validated: the units ready to write, the units rejected already (with their
+    reasons per row), and where the reading stands."""
+
+    ready: list[tuple[Unit, Any]]
+    rejected: list[tuple[Unit, list[list[Reason]]]]
+    rows: int
+    progress: float | None
+    done_units: int
+    decimal: str | None
+
+
 def _import_chunks(run: _Run, source: Source, zone: str) -> None:
+    chunks = _validated_chunks(run, source, zone)
+    target = target_for(run.kind)
+    rows_done, analyze_at = 0, _ANALYZE_FIRST
+    for chunk in chunks:
+        run.report.decimal = chunk.decimal
+        _commit(run, target, chunk)
+        rows_done += chunk.rows
+        if rows_done >= analyze_at:
+            _refresh_planner_statistics(run)
+            analyze_at = rows_done * 2
+        run.report.progress = chunk.progress
+        run.listener.chunk_done(run.report, chunk.done_units)
+    run.report.progress = 1.0
+    run.listener.chunk_done(run.report, source.progress.done_units)
+
+
+def _validated_chunks(run: _Run, source: Source, zone: str) -> Iterator[_Validated]:
+    """Read, convert and validate the file chunk by chunk (no database work)."""
     assert run.plan is not None
     plan = run.plan
     options = run.options
     kind = run.kind
     key_field = KEY_FIELD[kind]
-    report = run.report
     target = target_for(kind)
     date_format = normalise_date_format(options.date_format)
     pending: list[ConvertedRow] = []
     finished_keys: set[int] = set()
-    chunks = source.chunks()
-    rows_done, analyze_at = 0, _ANALYZE_FIRST
-    for chunk in chunks:
+    for chunk in source.chunks():
         if run.convert is None:
             mode = options.decimal
             if mode is DecimalMode.AUTO:
                 mode = detect_decimal_mode(decimal_samples(plan, chunk), source.delimiter)
             run.convert = ConvertOptions(decimal=mode, date_format=date_format, time_zone=zone)
-            report.decimal = mode.value
         converted = pending + [convert_row(plan, row, run.convert, key_field) for row in chunk]
         pending = []
         groups = group_rows(kind, converted)
@@ -450,22 +478,20 @@ def _import_chunks(run: _Run, source: Source, zone: str) -> None:
                     if groups[i][0] == last_key:
                         pending = groups.pop(i)[1]
                         break
-        _process(run, target, groups, finished_keys)
-        rows_done += len(chunk)
-        if rows_done >= analyze_at:
-            _refresh_planner_statistics(run)
-            analyze_at = rows_done * 2
-        report.progress = source.progress.fraction
-        run.listener.chunk_done(report, source.progress.done_units)
+        ready, rejected = _validate(run, target, groups, finished_keys)
+        yield _Validated(
+            ready, rejected, sum(len(rows) for _, rows in groups), source.progress.fraction,
+            source.progress.done_units, run.convert.decimal.value,
+        )  # fmt: skip
     if pending:
-        _process(run, target, [(pending[0].key, pending)], finished_keys)
-    report.progress = 1.0
-    run.listener.chunk_done(report, source.progress.done_units)
+        ready, rejected = _validate(run, target, [(pending[0].key, pending)], finished_keys)
+        decimal = run.convert.decimal.value if run.convert is not None else None
+        yield _Validated(ready, rejected, len(pending), 1.0, source.progress.done_units, decimal)
 
 
-def _process(
+def _validate(
     run: _Run, target: Any, groups: list[tuple[str | None, list[ConvertedRow]]], finished_keys: set[int]
-) -> None:
+) -> tuple[list[tuple[Unit, Any]], list[tuple[Unit, list[list[Reason]]]]]:
     assert run.plan is not None
     plan = run.plan
     kind = run.kind
@@ -473,7 +499,6 @@ def _process(
     key_column = next(
         (t.column for t in plan.targets if t.spec is not None and t.spec.name == key_field), None
     )
-    report = run.report
     rejected: list[tuple[Unit, list[list[Reason]]]] = []
     ready: list[tuple[Unit, Any]] = []
     for key, rows in groups:
@@ -512,7 +537,15 @@ def _process(
                     ready.append((unit, prepared))
                     continue
         rejected.append((unit, unit_row_reasons(unit, plan.columns)))
+    return ready, rejected
 
+
+def _commit(run: _Run, target: Any, chunk: _Validated) -> None:
+    """Write one validated chunk in one transaction: the records, the rejected rows, the progress."""
+    assert run.plan is not None
+    plan = run.plan
+    report = run.report
+    ready, rejected = chunk.ready, list(chunk.rejected)
     with run.db.unit_of_work() as session:
         outcomes = _write(run, session, target, ready)
         for (unit, _prepared), outcome in zip(ready, outcomes, strict=True):
@@ -538,7 +571,7 @@ def _process(
                 )
         reject_rows.sort(key=lambda r: r.line)
         report.rows_rejected += len(reject_rows)
-        report.rows_total += sum(len(rows) for _, rows in groups)
+        report.rows_total += chunk.rows
         if run.persist and reject_rows:
             session.execute(
                 insert(ImportReject),
@@ -600,6 +633,7 @@ def _write(run: _Run, session: Session, target: Any, ready: list[tuple[Unit, Any
 
 
 _RECORDS: Table = ImportRecord.__table__  # type: ignore[assignment]
+_RECORD_COLUMNS = ("id", "batch_id", "entity_type", "entity_id", "action", "line", "before")
 
 
 def _record(session: Session, run: _Run, entity_type: str, pairs: list[tuple[Unit, Outcome]]) -> None:
@@ -630,8 +664,9 @@ def _record(session: Session, run: _Run, entity_type: str, pairs: list[tuple[Uni
         for entity_id in known:
             rows.pop(entity_id, None)
     if rows:
-        # Core executemany on the table: no ORM bulk-insert bookkeeping per row
-        session.execute(insert(_RECORDS), list(rows.values()))
+        insert_rows(
+            session, _RECORDS, _RECORD_COLUMNS, [tuple(r[c] for c in _RECORD_COLUMNS) for r in rows.values()]
+        )
 
 
 # --- undo --------------------------------------------------------------------------------------
