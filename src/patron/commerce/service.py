@@ -59,6 +59,7 @@ from patron.commerce.queries import (
 )
 from patron.commerce.rules import add_interval, prepare_product, refund_share, status_after_refund
 from patron.core.audit import record_audit
+from patron.core.bulk import insert_mappings
 from patron.core.business import FxRate, Market, get_business
 from patron.core.clock import now
 from patron.core.db import UTCDateTime
@@ -1115,42 +1116,6 @@ def _customer_for(
     return current, None
 
 
-def _bulk_insert(session: Session, target: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows fast: COPY on PostgreSQL, one prepared ``executemany`` on SQLite. Values go
-    through each column type's own bind processor, so they are stored exactly as the ORM stores
-    them; it runs on the session's connection, inside its transaction."""
-    if not rows:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    names = list(rows[0].keys())
-    processors = [target.c[name].type._cached_bind_processor(dialect) for name in names]
-    quote = dialect.identifier_preparer.quote
-    columns = ", ".join(quote(name) for name in names)
-    driver = connection.connection.driver_connection
-    assert driver is not None
-
-    def values(row: Mapping[str, Any]) -> list[Any]:
-        return [row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True)]
-
-    if dialect.name == "postgresql":
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY {quote(target.name)} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(values(row))
-    else:
-        marks = ", ".join("?" for _ in names)
-        cursor = driver.cursor()
-        try:
-            cursor.executemany(
-                f"INSERT INTO {quote(target.name)} ({columns}) VALUES ({marks})", [values(r) for r in rows]
-            )
-        finally:
-            cursor.close()
-
-
 def _repeated_in_batch(external_id: str | None, seen: set[str]) -> dict[str, Any] | None:
     """The error for an external id given twice in one bulk call (remembers it in ``seen``)."""
     if external_id is None:
@@ -1348,7 +1313,7 @@ def upsert_orders_bulk(
             placed_events.append((values, lines_here))
 
     orders_table, lines_table = _ORDERS, _LINES
-    _bulk_insert(session, orders_table, new_orders)
+    insert_mappings(session, orders_table, new_orders)
     if updated_orders:
         for part in chunks(replaced_line_orders):
             session.execute(delete(lines_table).where(lines_table.c.order_id.in_(part)))
@@ -1358,7 +1323,7 @@ def upsert_orders_bulk(
             .values(version=orders_table.c.version + 1),
             updated_orders,
         )
-    _bulk_insert(session, lines_table, new_lines)
+    insert_mappings(session, lines_table, new_lines)
     if new_orders or updated_orders:
         session.expire_all()
     for values, lines_here in placed_events:
@@ -1476,7 +1441,7 @@ def upsert_products_bulk(session: Session, products: Sequence[ProductInput]) -> 
             results.append(UpsertResult(index, data.sku, prior[0], "updated"))
     table_ = _PRODUCTS
     if inserts:
-        _bulk_insert(session, table_, inserts)
+        insert_mappings(session, table_, inserts)
     if updates:
         session.execute(
             update(table_).where(table_.c.id == bindparam("b_id")).values(version=table_.c.version + 1),
@@ -1568,7 +1533,7 @@ def upsert_subscriptions_bulk(
             results.append(UpsertResult(index, data.external_id, prior, "updated"))
     table_ = _SUBSCRIPTIONS
     if inserts:
-        _bulk_insert(session, table_, inserts)
+        insert_mappings(session, table_, inserts)
     if updates:
         session.execute(
             update(table_).where(table_.c.id == bindparam("b_id")).values(version=table_.c.version + 1),

@@ -14,7 +14,7 @@ and constraints apply as for any insert.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -69,3 +69,11 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     finally:
         cursor.close()
     return len(batch)
+
+
+def insert_mappings(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """:func:`insert_rows` for dicts that all have the keys of the first."""
+    if not rows:
+        return 0
+    names = tuple(rows[0].keys())
+    return insert_rows(session, table, names, [tuple(row[n] for n in names) for row in rows])

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -86,20 +88,47 @@ def cell_text(value: Cell) -> str | None:
     return str(value)
 
 
+# Files repeat cells (an order's placed time on each of its lines, a product's price on every sale):
+# text cells are converted once per distinct value. Results are immutable; errors are not cached.
+@lru_cache(maxsize=8192)
+def _number_text(value: str, mode: DecimalMode) -> Decimal:
+    return parse_number(value, mode)
+
+
+@lru_cache(maxsize=8192)
+def _date_text(value: str, date_format: str | None) -> date:
+    return parse_date(value, date_format)
+
+
+@lru_cache(maxsize=8192)
+def _stamp_text(value: str, date_format: str | None, time_zone: str) -> datetime:
+    return _stamp(value, date_format, time_zone)
+
+
+def _stamp(value: Cell, date_format: str | None, time_zone: str) -> datetime:
+    stamp = parse_datetime(value, date_format)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=_zone(time_zone))
+    return stamp.astimezone(UTC)
+
+
 def _convert(value: Cell, ftype: FieldType, options: ConvertOptions) -> Any:
     if ftype is FieldType.TEXT:
         return value if isinstance(value, str) else cell_text(value)
     if ftype is FieldType.DECIMAL:
+        if isinstance(value, str):
+            return _number_text(value, options.decimal)
         return parse_number(value, options.decimal)
     if ftype is FieldType.INTEGER:
         return parse_integer(value, options.decimal)
     if ftype is FieldType.DATE:
+        if isinstance(value, str):
+            return _date_text(value, options.date_format)
         return parse_date(value, options.date_format)
     if ftype is FieldType.DATETIME:
-        stamp = parse_datetime(value, options.date_format)
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=options.zone)
-        return stamp.astimezone(UTC)
+        if isinstance(value, str):
+            return _stamp_text(value, options.date_format, options.time_zone)
+        return _stamp(value, options.date_format, options.time_zone)
     if ftype is FieldType.BOOLEAN:
         if isinstance(value, bool):
             return value
