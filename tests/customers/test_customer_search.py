@@ -215,6 +215,17 @@ def test_query_plan_of_a_common_term_walks_the_primary_key(session: Session, peo
         assert "Index Scan using pk_customers" in plan, plan
         assert "Sort" not in plan, plan
     assert [c.id for c in session.scalars(stmt)] == [people["an"]]
+    # a common short name ("Lê") walks the primary key too: no OR of index lookups and a sort of
+    # every match (tens of thousands of rows at a million customers)
+    walk, _, _ = search_statement(session, q="nguyen"[:2], tier=0, scan=True, limit=10)
+    plan = _plan(session, walk, index=False)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "SCAN customers USING INDEX sqlite_autoindex_customers_1" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+        assert "MULTI-INDEX OR" not in plan, plan
+    else:
+        assert "Index Scan using pk_customers" in plan, plan
+        assert "Sort" not in plan, plan
     short, _, _ = search_statement(session, q="ng", tier=1)
     plan = _plan(session, short)
     if session.get_bind().dialect.name == "sqlite":

@@ -48,6 +48,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -105,26 +106,37 @@ def resolve_customer(session: Session, customer_id: str) -> Customer:
     return customer
 
 
+def _in_ids(dialect: str, column: Any, ids: Sequence[str], name: str = "match_ids") -> ColumnElement[bool]:
+    """``column IN (ids)`` with one JSON parameter: hundreds or thousands of ids would otherwise be as
+    many bound parameters to render and bind on every search."""
+    if dialect == "sqlite":
+        inner = text(f"SELECT value FROM json_each(:{name})")
+    else:
+        inner = text(f"SELECT jsonb_array_elements_text(CAST(:{name} AS jsonb)) AS value")
+    inner = inner.bindparams(**{name: json.dumps(list(ids))})
+    return column.in_(inner.columns(literal_column("value")))  # type: ignore[no-any-return]
+
+
 def extra_contacts(
     session: Session, customer_ids: Sequence[str]
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The further emails and phones of these customers (one statement)."""
     emails: dict[str, list[str]] = defaultdict(list)
     phones: dict[str, list[str]] = defaultdict(list)
     ids = list(dict.fromkeys(customer_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for cid, email in session.execute(
-            select(CustomerEmail.customer_id, CustomerEmail.email)
-            .where(CustomerEmail.customer_id.in_(chunk))
-            .order_by(CustomerEmail.customer_id, CustomerEmail.email)
-        ):
-            emails[cid].append(email)
-        for cid, phone in session.execute(
-            select(CustomerPhone.customer_id, CustomerPhone.phone_e164)
-            .where(CustomerPhone.customer_id.in_(chunk))
-            .order_by(CustomerPhone.customer_id, CustomerPhone.phone_e164)
-        ):
-            phones[cid].append(phone)
+    if not ids:
+        return emails, phones
+    dialect = _dialect(session)
+    both = union_all(
+        select(
+            CustomerEmail.customer_id, literal("e").label("kind"), CustomerEmail.email.label("value")
+        ).where(_in_ids(dialect, CustomerEmail.customer_id, ids, "contact_ids")),
+        select(CustomerPhone.customer_id, literal("p"), CustomerPhone.phone_e164).where(
+            _in_ids(dialect, CustomerPhone.customer_id, ids, "contact_ids")
+        ),
+    ).order_by(text("1, 2, 3"))
+    for cid, kind, value in session.execute(both):
+        (emails if kind == "e" else phones)[cid].append(value)
     return emails, phones
 
 
@@ -253,7 +265,10 @@ def _short_condition(dialect: str, value: str, tier: int | None, *, indexed: boo
     """Queries shorter than a trigram: 0 — equals the given name, family name or email; 1 — one of
     them starts with the query. ``indexed`` picks B-tree friendly forms (ranges), else per-row forms."""
     columns = (Customer.given_folded, Customer.family_folded, Customer.email_folded)
-    exact = or_(*(col == value for col in columns))
+    if indexed:
+        exact = or_(*(col == value for col in columns))
+    else:  # coalesce hides the B-trees: an OR of index lookups plus a sort would read every match
+        exact = or_(*(func.coalesce(col, "") == value for col in columns))
     if indexed and dialect == "sqlite":  # SQLite's LIKE is case-insensitive and skips the index
         starts = or_(*(and_(col >= value, col < value + _MAX_CHAR) for col in columns))
     elif indexed:
@@ -335,7 +350,7 @@ def _match_statement(dialect: str, query: SearchQuery, cap: int) -> Select[str] 
 
 def _match_ids(session: Session, query: SearchQuery, cap: int) -> list[str]:
     with using_search_index(session):
-        return list(session.scalars(_match_statement(_dialect(session), query, cap)))
+        return list(session.scalars(_match_statement(_dialect(session), query, cap)).all())
 
 
 @contextmanager
@@ -441,7 +456,7 @@ def _ranked_statement(
     """Every match (through the index, or these ``ids`` it found already), ranked and sorted (for
     queries with few matches)."""
     rank = _rank(dialect, query)
-    found = _index_condition(dialect, query, None) if ids is None else Customer.id.in_(ids)
+    found = _index_condition(dialect, query, None) if ids is None else _in_ids(dialect, Customer.id, ids)
     where = [*conditions, found]
     tier, last_id = after
     if last_id is not None:
@@ -569,10 +584,16 @@ def list_customers(
     start_tier, last_id = _read_search_cursor(cursor)
     threshold = _sort_threshold(session, size)
     rows: list[tuple[int, Customer]] = []  # (tier, customer)
-    ids = _match_ids(session, query, threshold)
-    if not ids:
+    if dialect == "sqlite" and len(query.text) >= MIN_TRIGRAM:
+        # counting in FTS5 costs a fraction of reading the ids out: read them only when few
+        matches = _tier_count(session, query, None, threshold)
+        ids = _match_ids(session, query, threshold) if 0 < matches < threshold else []
+    else:  # one statement finds and counts (PostgreSQL: a bitmap scan of the trigram index)
+        ids = _match_ids(session, query, threshold)
+        matches = len(ids)
+    if not matches:
         return Page(items=[], next_cursor=None)
-    few = len(ids) < threshold
+    few = matches < threshold
     if few:  # one pass through the index found them all: rank and sort them
         after = (start_tier, last_id)
         ranked = _ranked_statement(dialect, query, conditions, after=after, limit=size + 1, ids=ids)
