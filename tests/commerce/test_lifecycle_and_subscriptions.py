@@ -15,10 +15,12 @@ from patron.commerce import (
     RefundLineInput,
     cancel_subscription,
     get_order,
+    get_subscription,
     list_orders,
     list_subscriptions,
     prepare_subscription,
     refund_lines,
+    renew_due_subscriptions,
     start_subscription,
 )
 from patron.core.clock import FrozenClock
@@ -127,3 +129,40 @@ def test_subscription_start_and_cancel(biz: Session, customer: str, frozen_clock
     with pytest.raises(Conflict) as dup:
         _subscribe(biz, customer, external_id="X")
     assert dup.value.code == "duplicate_subscription"
+
+
+def test_due_subscriptions_renew_from_their_start_once_per_period(biz: Session, customer: str) -> None:
+    sub_id = _subscribe(biz, customer, interval="month")  # 31 January: renews 28 February
+    other = _subscribe(biz, customer, interval="year")
+    cancelled = _subscribe(biz, customer)
+    cancel_subscription(biz, cancelled, at=datetime(2026, 2, 1, tzinfo=UTC))
+    assert renew_due_subscriptions(biz, datetime(2026, 2, 28, 1, 59, tzinfo=UTC)) == 0
+    assert renew_due_subscriptions(biz, datetime(2026, 2, 28, 2, 0, tzinfo=UTC)) == 1
+    renewed = events(biz, "subscription.renewed")
+    assert [
+        (e.payload["subscription_id"], e.payload["period_start"], e.payload["renews_at"]) for e in renewed
+    ] == [
+        (sub_id, "2026-02-28T02:00:00+00:00", "2026-03-31T02:00:00+00:00")  # from the start: the 31st again
+    ]
+    assert renewed[0].payload["price"] == {"amount": "199000", "currency": "VND"}
+    assert get_subscription(biz, sub_id).renews_at == datetime(2026, 3, 31, 2, 0, tzinfo=UTC)
+    # run again at the same time: nothing more; the yearly and the cancelled one are untouched
+    assert renew_due_subscriptions(biz, datetime(2026, 3, 1, tzinfo=UTC)) == 0
+    assert get_subscription(biz, other).renews_at == datetime(2027, 1, 31, 2, 0, tzinfo=UTC)
+    assert get_subscription(biz, cancelled).renews_at is None
+    timeline = [t for t in list_timeline(biz, customer).items if t.kind == "subscription_renewed"]
+    assert [t.occurred_at for t in timeline] == [datetime(2026, 2, 28, 2, 0, tzinfo=UTC)]
+
+
+def test_renewals_long_past_are_caught_up_silently(biz: Session, customer: str) -> None:
+    """A worker down since February, or a subscription imported with its history: the periods that
+    began more than two days ago advance without "renewed" messages; the latest one is notified."""
+    sub_id = _subscribe(biz, customer, interval="month")
+    before = len(events(biz))
+    assert renew_due_subscriptions(biz, datetime(2026, 6, 1, 3, 0, tzinfo=UTC)) == 1  # 31 May only
+    renewed = events(biz, "subscription.renewed")
+    assert [e.payload["period_start"] for e in renewed] == ["2026-05-31T02:00:00+00:00"]
+    assert len(events(biz)) == before + 1
+    assert get_subscription(biz, sub_id).renews_at == datetime(2026, 6, 30, 2, 0, tzinfo=UTC)
+    assert renew_due_subscriptions(biz, datetime(2026, 9, 5, tzinfo=UTC)) == 0  # 30 June … 31 Aug: long past
+    assert get_subscription(biz, sub_id).renews_at == datetime(2026, 9, 30, 2, 0, tzinfo=UTC)

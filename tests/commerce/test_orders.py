@@ -20,7 +20,9 @@ from patron.commerce import (
     get_order_stats,
     mark_delivered,
     place_order,
+    prepare_subscription,
     refund_lines,
+    start_subscription,
 )
 from patron.core.audit import list_audit
 from patron.core.business import update_business
@@ -401,10 +403,20 @@ def test_scheduled_job_runs_in_its_own_unit_of_work(database: object) -> None:
         setup_business(s)
         customer_id = new_customer(s)
         place_order(s, order_input(customer_id, market="VN", promised_delivery_date="2026-03-01"))
+        start_subscription(
+            s,
+            prepare_subscription(
+                {"customer_id": customer_id, "plan": "Box", "price": "10", "currency": "EUR",
+                 "started_at": "2026-02-14T09:00:00Z"}
+            ),
+        )  # fmt: skip
     jobs = scheduled_jobs(database)
-    assert [seconds for seconds, _ in jobs] == [DELAYED_ORDERS_INTERVAL]
+    assert [seconds for seconds, _ in jobs] == [DELAYED_ORDERS_INTERVAL, DELAYED_ORDERS_INTERVAL]
     with use_clock(FrozenClock(datetime(2026, 3, 15, tzinfo=UTC))):
-        jobs[0][1]()
-        jobs[0][1]()
+        for _, job in jobs * 2:  # each job twice: the second run finds nothing more to do
+            job()
     with database.unit_of_work(write=False) as s:
         assert [e.payload["days_late"] for e in events(s, "order.delayed")] == [14]
+        assert [e.payload["period_start"] for e in events(s, "subscription.renewed")] == [
+            "2026-03-14T09:00:00+00:00"
+        ]

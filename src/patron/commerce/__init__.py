@@ -59,6 +59,7 @@ from patron.commerce.service import (
     place_order,
     refresh_order_stats,
     refund_lines,
+    renew_due_subscriptions,
     start_subscription,
     update_product,
     upsert_orders_bulk,
@@ -69,7 +70,8 @@ from patron.core.clock import now
 from patron.core.db import Database
 from patron.core.lifecycle import lifecycle
 
-#: how often the worker looks for orders whose promised delivery date has passed (seconds)
+#: how often the worker looks for orders whose promised delivery date has passed, and for
+#: subscriptions due to renew (seconds)
 DELAYED_ORDERS_INTERVAL = 300.0
 
 
@@ -85,7 +87,11 @@ def scheduled_jobs(db: Database) -> list[tuple[float, Callable[[], None]]]:
         with db.unit_of_work() as session:
             emit_delayed_orders(session, now())
 
-    return [(DELAYED_ORDERS_INTERVAL, delayed_orders)]
+    def renewals() -> None:
+        with db.unit_of_work() as session:
+            renew_due_subscriptions(session, now())
+
+    return [(DELAYED_ORDERS_INTERVAL, delayed_orders), (DELAYED_ORDERS_INTERVAL, renewals)]
 
 
 __all__ = [
@@ -141,6 +147,7 @@ __all__ = [
     "refresh_order_stats",
     "refund_lines",
     "register",
+    "renew_due_subscriptions",
     "scheduled_jobs",
     "start_subscription",
     "subscription_to_json",

@@ -12,6 +12,8 @@ Payloads carry ids, amounts as decimal strings with their currency, and ISO 8601
 - ``order.delayed``: order_id, external_id, customer_id, market, promised_delivery_date, days_late
 - ``subscription.started``: subscription_id, customer_id, plan, price, interval, started_at, renews_at
 - ``subscription.cancelled``: subscription_id, customer_id, plan, cancelled_at
+- ``subscription.renewed``: subscription_id, customer_id, plan, price, interval, period_start (the
+  renewal time that passed), renews_at (the next one)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ ORDER_CANCELLED = "order.cancelled"
 ORDER_DELAYED = "order.delayed"
 SUBSCRIPTION_STARTED = "subscription.started"
 SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+SUBSCRIPTION_RENEWED = "subscription.renewed"
 
 ALL_EVENTS: tuple[str, ...] = (
     ORDER_PLACED,
@@ -34,4 +37,5 @@ ALL_EVENTS: tuple[str, ...] = (
     ORDER_DELAYED,
     SUBSCRIPTION_STARTED,
     SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_RENEWED,
 )

@@ -61,7 +61,7 @@ from patron.commerce.rules import add_interval, prepare_product, refund_share, s
 from patron.core.audit import record_audit
 from patron.core.bulk import insert_mappings
 from patron.core.business import FxRate, Market, get_business
-from patron.core.clock import now
+from patron.core.clock import ensure_aware, now
 from patron.core.db import UTCDateTime
 from patron.core.errors import Conflict, ValidationFailed
 from patron.core.i18n import N_
@@ -1073,6 +1073,109 @@ def cancel_subscription(
             },
         )
     return subscription_record(sub)
+
+
+#: renewals due longer ago than this are caught up silently (no event, no timeline entry): a
+#: subscription imported with its history, or a worker that was down for days, must not send
+#: "renewed" messages for periods long past
+RENEWAL_NOTICE_WINDOW = timedelta(days=2)
+_MAX_CATCH_UP = 600  # periods advanced per subscription per run (50 years of months)
+
+
+def renew_due_subscriptions(session: Session, at: datetime | None = None, *, batch: int = 500) -> int:
+    """Renew every active subscription whose renewal time has passed: ``renews_at`` moves on by its
+    interval (counted from the start, so 31 January renews on 28/29 February, then 31 March) and
+    ``subscription.renewed`` is emitted for each period with a timeline entry — for periods that
+    began within :data:`RENEWAL_NOTICE_WINDOW`; older ones are caught up silently. Each
+    subscription is claimed by a conditional update, so concurrent workers renew a period once.
+    Returns the number of renewals notified."""
+    when = _when(at)
+    notified = 0
+    last_id = ""
+    while True:
+        due = list(
+            session.execute(
+                select(
+                    Subscription.id, Subscription.customer_id, Subscription.plan, Subscription.price_amount,
+                    Subscription.currency, Subscription.interval, Subscription.started_at,
+                    Subscription.renews_at,
+                )
+                .where(
+                    Subscription.status == "active",
+                    Subscription.renews_at.is_not(None),
+                    Subscription.renews_at <= when,
+                    Subscription.id > last_id,
+                )
+                .order_by(Subscription.id)
+                .limit(batch)
+            )
+        )  # fmt: skip
+        if not due:
+            return notified
+        for sub_id, customer_id, plan, price, currency, interval, started, renews in due:
+            assert renews is not None  # filtered above
+            started, renews = ensure_aware(started), ensure_aware(renews)
+            periods: list[datetime] = []  # the renewal times that passed
+            k, current = 0, renews
+            while current <= when and len(periods) < _MAX_CATCH_UP:
+                periods.append(current)
+                k += 1
+                current = add_interval(started, interval, _periods_between(started, renews, interval) + k)
+            claimed = session.execute(
+                update(_SUBSCRIPTIONS)
+                .where(
+                    _SUBSCRIPTIONS.c.id == sub_id,
+                    _SUBSCRIPTIONS.c.status == "active",
+                    _SUBSCRIPTIONS.c.renews_at == renews,
+                )
+                .values(renews_at=current, version=_SUBSCRIPTIONS.c.version + 1, updated_at=when)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # another worker renewed it, or it changed meanwhile
+            record_audit(
+                session, "subscription.renewed", "subscription", sub_id,
+                old={"renews_at": renews}, new={"renews_at": current, "periods": len(periods)},
+            )  # fmt: skip
+            erased = _is_erased(session, customer_id)
+            for period_start in periods:
+                if when - period_start > RENEWAL_NOTICE_WINDOW:
+                    continue
+                next_renewal = add_interval(
+                    started, interval, _periods_between(started, period_start, interval) + 1
+                )
+                payload = {
+                    "subscription_id": sub_id,
+                    "customer_id": customer_id,
+                    "plan": plan,
+                    "price": _wire(Money(price, currency)),
+                    "interval": interval,
+                    "period_start": _iso(period_start),
+                    "renews_at": _iso(next_renewal),
+                }
+                if not erased:
+                    record_interaction(
+                        session, customer_id, channel="web", direction="inbound", kind="subscription_renewed",
+                        summary=N_("Subscription renewed"),
+                        data={"subscription_id": sub_id, "plan": plan, "price": payload["price"]},
+                        occurred_at=period_start, source=TRAIT_SOURCE,
+                    )  # fmt: skip
+                emit_event(session, events.SUBSCRIPTION_RENEWED, payload)
+                notified += 1
+        last_id = due[-1][0]
+        session.expire_all()
+
+
+def _periods_between(started: datetime, moment: datetime, interval: str) -> int:
+    """How many whole intervals from ``started`` reach ``moment`` (``add_interval(started, n) <=
+    moment``, the largest such n)."""
+    months = (moment.year - started.year) * 12 + (moment.month - started.month)
+    n = months // 12 if interval == "year" else months
+    n = max(n, 0)
+    while n > 0 and add_interval(started, interval, n) > moment:
+        n -= 1
+    while add_interval(started, interval, n + 1) <= moment:
+        n += 1
+    return n
 
 
 # --- bulk (imports) -------------------------------------------------------------------------------
