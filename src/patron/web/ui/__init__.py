@@ -1,4 +1,5 @@
-"""Staff console (server-rendered). ``install_ui`` mounts every console page module."""
+"""Staff console (server-rendered). ``install_ui`` mounts every console page module, in order (fixed
+paths such as ``/customers/new`` before ``/customers/{customer_id}``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import importlib
 
 from fastapi import FastAPI
 
-PAGES: tuple[str, ...] = ("auth", "customers", "organisations", "segments", "imports", "settings")
+PAGES: tuple[str, ...] = (
+    "auth",
+    "customer_forms",
+    "customers",
+    "organisations",
+    "segments",
+    "imports",
+    "settings",
+)
 
 
 def install_ui(app: FastAPI) -> None:

@@ -137,6 +137,7 @@ def customers(
             "next_cursor": page.next_cursor,
             "cursor": cursor,
             "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+            "can_add": viewer.can(Perm.CUSTOMERS_WRITE),
         },
     )
 
@@ -189,6 +190,7 @@ def _customer_page(
             else [],
             "stats": get_order_stats(db, customer.id) if can_commerce else None,
             "can_note": viewer.can(Perm.TIMELINE_WRITE),
+            "can_edit": viewer.can(Perm.CUSTOMERS_WRITE),
             "can_consent": viewer.can(Perm.CONSENT_WRITE),
             "can_commerce": can_commerce,
             "note_errors": note_errors or {},
