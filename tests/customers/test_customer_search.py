@@ -21,6 +21,7 @@ from patron.customers import (
 from patron.customers import queries as queries_module
 from patron.customers.models import Customer
 from patron.customers.queries import TIERS, match_statement, search_statement
+from patron.customers.rules import read_query
 
 
 def make(session: Session, first: str, last: str, **kw: object) -> str:
@@ -311,3 +312,22 @@ def test_malformed_search_cursor(session: Session) -> None:
         with pytest.raises(ValidationFailed) as info:
             list_customers(session, q="lan", cursor=bad)
         assert info.value.code == "invalid_cursor"
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3, 100])
+def test_tier_counts_from_nested_sets_equal_the_tiers(session: Session, cap: int) -> None:
+    """SQLite counts exact ⊂ starts ⊂ any and subtracts; the result must be each tier's own count (the
+    one the tier's rows are read with), capped the same way."""
+    make(session, "Hoa", "Lan")  # exact
+    make(session, "Hoa", "Lan")
+    make(session, "Mai", "Lan Anh")  # starts a word
+    make(session, "Hoa", "Lanh")  # starts a field
+    make(session, "Thu", "Ngọc", email="xlan@example.vn")  # inside
+    make(session, "Bích", "Ngọc")  # no match
+    for q in ("lan", "hoa", "ngoc", "example", "zz9"):
+        query = read_query(q)
+        assert query is not None
+        counts = queries_module._TierCounts(session, query, cap)
+        assert [counts(t) for t in TIERS] == [
+            queries_module._tier_count(session, query, t, cap) for t in TIERS
+        ], q
