@@ -306,13 +306,18 @@ def create_token(
 
 
 def resolve_token(session: Session, secret: str) -> Principal:
-    token = session.scalar(select(ApiToken).where(ApiToken.digest == digest(secret)))
-    if token is None or token.revoked_at is not None:
+    """The principal of an API token (one statement: the token and its user)."""
+    found = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.digest == digest(secret))
+    ).one_or_none()
+    if found is None or found[0].revoked_at is not None:
         raise Unauthenticated("invalid or revoked token", code="invalid_token")
+    token, user = found
     if token.expires_at is not None and ensure_aware(token.expires_at) <= now():
         raise Unauthenticated("token expired", code="token_expired")
-    user = session.get(User, token.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         raise Unauthenticated("token's user is disabled", code="invalid_token")
     # a token never has more rights than its user has now
     role = Role(token.role)
