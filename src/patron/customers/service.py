@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from patron.core.audit import AuditEntry, current_actor, record_audit
 from patron.core.bulk import insert_rows
-from patron.core.clock import now
+from patron.core.clock import ensure_aware, now
 from patron.core.errors import PreconditionFailed, ValidationFailed
 from patron.core.idempotency import forget_responses_mentioning
 from patron.core.ids import new_id
@@ -633,6 +633,9 @@ def _row_snapshot(row: Mapping[str, Any], emails: Sequence[str], phones: Sequenc
     snap["attributes"] = dict(row["attributes"] or {})
     snap["emails"] = list(emails)
     snap["phones"] = list(phones)
+    created = row.get("created_at")
+    if isinstance(created, datetime):  # "customer since": an import may correct it, an undo restores it
+        snap["created_at"] = ensure_aware(created).isoformat()
     return snap
 
 
@@ -795,11 +798,11 @@ def upsert_customers_bulk(
         stmt = (
             update(_TABLE)
             .where(_TABLE.c.id == bindparam("_id"))
-            .values({c: bindparam(c) for c in columns if c not in {"id", "created_at"}})
+            .values({c: bindparam(c) for c in columns if c != "id"})
         )
         params = []
         for v in updates:
-            p = {c: v.get(c) for c in columns if c not in {"id", "created_at"}}
+            p = {c: v.get(c) for c in columns if c != "id"}
             p["_id"] = v["id"]
             params.append(p)
         session.execute(stmt, params)
@@ -863,6 +866,8 @@ def restore_customers(session: Session, snapshots: Sequence[Mapping[str, Any]]) 
         emails, phones = list(snap.get("emails") or []), list(snap.get("phones") or [])
         values.update(_row_search(values, emails, phones))
         values.update(version=int(current) + 1, updated_at=stamp)
+        if isinstance(snap.get("created_at"), str):
+            values["created_at"] = datetime.fromisoformat(snap["created_at"])
         session.execute(update(_TABLE).where(_TABLE.c.id == cid).values(**values))
         session.execute(delete(_EMAILS).where(_EMAILS.c.customer_id == cid))
         session.execute(delete(_PHONES).where(_PHONES.c.customer_id == cid))
