@@ -125,10 +125,15 @@ class Run:
     peak_mib: float
     exit_code: int
     summary: str
+    cpu_seconds: float = 0.0  # the importing process's own user + system time (not the database server's)
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.rows / self.cpu_seconds if self.cpu_seconds else 0.0
 
 
 def _ascii(text: str) -> str:
@@ -270,8 +275,10 @@ def _patron(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([PATRON, *args], env=env, capture_output=True, text=True, check=False)
 
 
-def run_child(env: dict[str, str], *args: str) -> tuple[float, float, int, str]:
-    """Like :func:`timed`, reaping the child with ``wait4`` to read its own peak memory."""
+def run_child(env: dict[str, str], *args: str) -> tuple[float, float, int, str, float]:
+    """Run ``patron`` as a child, reaping it with ``wait4`` to read its own peak memory and CPU time
+    (wall time, peak MiB, exit code, output, CPU seconds). CPU time tells the importer's own cost
+    apart from waiting for a busy machine or database server."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         child = subprocess.Popen([PATRON, *args], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -280,7 +287,7 @@ def run_child(env: dict[str, str], *args: str) -> tuple[float, float, int, str]:
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
-    return seconds, usage.ru_maxrss / 1024, int(child.returncode), text
+    return seconds, usage.ru_maxrss / 1024, int(child.returncode), text, usage.ru_utime + usage.ru_stime
 
 
 def prepare_database(database: str, workdir: Path, pg_url: str) -> str:
@@ -334,7 +341,7 @@ def bench(
     env = {**os.environ, "PATRON_DATABASE_URL": url, "PATRON_LOG_LEVEL": "warning"}
     runs: list[Run] = []
     for kind, path, rows in (("customers", customers_csv, n), ("orders", lines_csv, m)):
-        seconds, peak, code, output = run_child(
+        seconds, peak, code, output, cpu = run_child(
             env,
             "import",
             kind,
@@ -347,18 +354,18 @@ def bench(
         summary = " / ".join(
             line for line in output.splitlines() if re.match(r"^(\d+ rows|customers:|orders:)", line)
         )
-        runs.append(Run(database, kind, rows, seconds, peak, code, summary))
+        runs.append(Run(database, kind, rows, seconds, peak, code, summary, cpu))
         print(
             f"{database:8} {kind:10} {rows:>9} rows  {seconds:8.1f} s  {rows / seconds:9.0f} rows/s  "
-            f"peak {peak:7.1f} MiB  exit {code}  {summary}",
+            f"cpu {cpu:7.1f} s  peak {peak:7.1f} MiB  exit {code}  {summary}",
             flush=True,
         )
     # the idempotent re-run of the customers file (every row unchanged)
-    seconds, peak, code, output = run_child(
+    seconds, peak, code, output, cpu = run_child(
         env, "import", "customers", str(customers_csv), "--chunk-size", str(chunk)
     )
     summary = " / ".join(line for line in output.splitlines() if re.match(r"^(\d+ rows|customers:)", line))
-    runs.append(Run(database, "customers re-run", n, seconds, peak, code, summary))
+    runs.append(Run(database, "customers re-run", n, seconds, peak, code, summary, cpu))
     print(
         f"{database:8} re-run     {n:>9} rows  {seconds:8.1f} s  {n / seconds:9.0f} rows/s  "
         f"peak {peak:7.1f} MiB",
@@ -397,13 +404,14 @@ def record(
         f"Files: customers {sizes[0] / 2**20:.0f} MiB (UTF-8, `,`), "
         f"order lines {sizes[1] / 2**20:.0f} MiB (UTF-8, `;`, decimal comma, dd/mm/yyyy hh:mm).",
         "",
-        "| database | import | rows | seconds | rows/s | peak RSS (MiB) | exit | result |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| database | import | rows | seconds | rows/s | importer CPU s | rows per CPU s | peak RSS (MiB) "
+        "| exit | result |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in runs:
         lines.append(
             f"| {r.database} | {r.kind} | {r.rows:,} | {r.seconds:,.1f} | {r.rate:,.0f} | "
-            f"{r.peak_mib:,.0f} | {r.exit_code} | {r.summary} |"
+            f"{r.cpu_seconds:,.1f} | {r.cpu_rate:,.0f} | {r.peak_mib:,.0f} | {r.exit_code} | {r.summary} |"
         )
     if notes:
         lines += ["", notes]
@@ -413,7 +421,8 @@ def record(
     intro = (
         f"{header}\n\n`bench/import_bench.py` runs the real `patron import` CLI (full validation, upsert by "
         "external id, batch records for undo) as a child process; peak memory is the child's maximum "
-        "resident set size (`wait4`). Newest runs first.\n\n"
+        "resident set size (`wait4`); importer CPU is the child's user + system time (the PostgreSQL "
+        "server's work is not in it). Newest runs first.\n\n"
     )
     if header in text:
         start = text.index(header)
