@@ -10,7 +10,7 @@ import importlib
 
 from patron.core.db import Database, get_database
 
-DOMAINS: tuple[str, ...] = ("patron.customers", "patron.commerce", "patron.imports")
+DOMAINS: tuple[str, ...] = ("patron.customers", "patron.commerce", "patron.loyalty", "patron.imports")
 
 _wired = False
 

@@ -12,7 +12,9 @@ MODEL_MODULES: tuple[str, ...] = (
     "patron.auth.models",
     "patron.customers.models",
     "patron.commerce.models",
+    "patron.loyalty.models",
     "patron.imports.models",
+    "patron.analytics.runs",
 )
 
 

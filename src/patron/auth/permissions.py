@@ -1,8 +1,10 @@
 """Roles and the permission table (pure policy, no I/O).
 
 owner — everything; admin — everything but ownership; marketer — customers, segments, organisations,
-exports (later loyalty programmes and journeys); agent — read customers, write timeline and consent
-(later tickets); analyst — read everything, run analytics and exports; viewer — read only.
+exports, the loyalty programme (configure it and operate accounts: earn, redeem, adjust, checkout;
+later journeys); agent — read customers and loyalty accounts, write timeline and consent (later
+tickets); analyst — read everything, run analytics and exports; viewer — read only. Everyone but
+agents reads the analytics results (retention KPIs are the marketer's daily bread).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Perm(StrEnum):
     COMMERCE_WRITE = "commerce:write"
     IMPORTS_RUN = "imports:run"
     EXPORTS_RUN = "exports:run"
+    ANALYTICS_READ = "analytics:read"
     ANALYTICS_RUN = "analytics:run"
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
@@ -41,15 +44,20 @@ class Perm(StrEnum):
     USERS_WRITE = "users:write"
     TOKENS_WRITE = "tokens:write"
     AUDIT_READ = "audit:read"
+    LOYALTY_READ = "loyalty:read"
+    LOYALTY_WRITE = "loyalty:write"
+    LOYALTY_OPERATE = "loyalty:operate"
     OWNERSHIP = "ownership"
 
 
 _READ = {
+    Perm.ANALYTICS_READ,
     Perm.CUSTOMERS_READ,
     Perm.SEGMENTS_READ,
     Perm.ORGANISATIONS_READ,
     Perm.COMMERCE_READ,
     Perm.SETTINGS_READ,
+    Perm.LOYALTY_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
@@ -67,6 +75,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.EXPORTS_RUN,
             Perm.IMPORTS_RUN,
             Perm.TOKENS_WRITE,
+            Perm.LOYALTY_WRITE,
+            Perm.LOYALTY_OPERATE,
         }
     ),
     Role.AGENT: frozenset(
@@ -75,6 +85,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.ORGANISATIONS_READ,
             Perm.COMMERCE_READ,
             Perm.SEGMENTS_READ,
+            Perm.LOYALTY_READ,
             Perm.TIMELINE_WRITE,
             Perm.CONSENT_WRITE,
             Perm.TOKENS_WRITE,

@@ -35,6 +35,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "patron.cli.demo_cmd",
     "patron.cli.customers_cmd",
     "patron.cli.export_cmd",
+    "patron.cli.loyalty_cmd",
+    "patron.cli.analyze_cmd",
 )
 
 

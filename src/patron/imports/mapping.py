@@ -25,6 +25,7 @@ class ImportKind(StrEnum):
     ORDERS = "orders"
     PRODUCTS = "products"
     SUBSCRIPTIONS = "subscriptions"
+    LOYALTY_BALANCES = "loyalty-balances"
 
 
 class FieldType(StrEnum):
@@ -263,11 +264,28 @@ SUBSCRIPTION_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("cancelled_at", DT, ("canceled_at", "cancelled", "cancellation_date", "cancel_date")),
 )
 
+LOYALTY_BALANCE_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("external_id", T, ("balance_id", "id")),
+    FieldSpec(
+        "customer_external_id",
+        T,
+        ("customer", "customer_number", "member_id", "member_number", "ma_khach_hang", "ugyfelazonosito"),
+    ),
+    FieldSpec("customer_id", T, ("patron_customer_id",)),
+    FieldSpec(
+        "points", INT, ("balance", "points_balance", "point_balance", "diem", "so_diem", "pont", "pontok")
+    ),
+    FieldSpec("tier", T, ("tier_code", "level", "member_tier", "hang", "hang_thanh_vien", "szint")),
+    FieldSpec("expires_on", D, ("expires_at", "expiry", "expiry_date", "expires", "han_su_dung", "lejarat")),
+    FieldSpec("earned_at", DT, ("earned", "since", "balance_date")),
+)
+
 FIELDS: dict[ImportKind, tuple[FieldSpec, ...]] = {
     ImportKind.CUSTOMERS: CUSTOMER_FIELDS,
     ImportKind.ORDERS: ORDER_FIELDS,
     ImportKind.PRODUCTS: PRODUCT_FIELDS,
     ImportKind.SUBSCRIPTIONS: SUBSCRIPTION_FIELDS,
+    ImportKind.LOYALTY_BALANCES: LOYALTY_BALANCE_FIELDS,
 }
 
 #: the field that identifies a row's record (upsert key)
@@ -276,6 +294,7 @@ KEY_FIELD: dict[ImportKind, str] = {
     ImportKind.ORDERS: "external_id",
     ImportKind.PRODUCTS: "sku",
     ImportKind.SUBSCRIPTIONS: "external_id",
+    ImportKind.LOYALTY_BALANCES: "customer_external_id",
 }
 
 ATTRIBUTE_PREFIX = "attributes."

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from patron import commerce, customers
 from patron.core.errors import Conflict, NotFound
+from patron.imports.loyalty_balances import LoyaltyBalanceTarget
 from patron.imports.mapping import ImportKind
 
 
@@ -223,6 +224,7 @@ _TARGETS: dict[ImportKind, ImportTarget] = {
     ImportKind.ORDERS: OrderTarget(),
     ImportKind.PRODUCTS: ProductTarget(),
     ImportKind.SUBSCRIPTIONS: SubscriptionTarget(),
+    ImportKind.LOYALTY_BALANCES: LoyaltyBalanceTarget(),
 }
 
 

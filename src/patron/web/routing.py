@@ -38,22 +38,30 @@ def _replay(stored: idempotency.StoredResponse) -> Response:
     )
 
 
+#: write units of work one process lets *start* at a time: SQLite has one write lock; on PostgreSQL
+#: the bound keeps threads and pooled connections free for the transactions that hold row locks to
+#: commit (anyio's threadpool has 40 threads, the pool 20 + 20 connections)
+WRITE_SLOTS: dict[str, int] = {"sqlite": 1, "postgresql": 8}
+
+
 @asynccontextmanager
 async def write_gate(request: Request, write: bool) -> AsyncIterator[None]:
-    """On SQLite, let one write unit of work per process at a time *start*.
+    """Let at most ``WRITE_SLOTS[dialect]`` write units of work per process at a time *start*.
 
-    A write transaction holds SQLite's single write lock from its first statement until it commits,
-    and it needs threadpool threads to get there (the endpoint and the commit run in threads). Without
-    this gate, a burst of writes can fill every thread with requests waiting in ``BEGIN IMMEDIATE``
-    for the lock while the holder waits for a thread to commit in: a deadlock until the busy timeout.
-    Waiting here, on the event loop, costs no thread. PostgreSQL locks rows, not the database."""
+    A write transaction holds locks from its first write until it commits — SQLite's single write
+    lock, PostgreSQL's row locks — and it needs threadpool threads to get there (the endpoint and the
+    commit run in threads). Without this gate a burst of writes can fill every thread (or every pooled
+    connection) with requests waiting for a lock while the holder waits for a thread to commit in: a
+    deadlock until a timeout (seen on PostgreSQL with 50 concurrent redemptions of one account on
+    one worker). Waiting here, on the event loop, costs no thread and no connection."""
     db: Database = request.app.state.database
-    if not write or db.dialect != "sqlite":
+    slots = WRITE_SLOTS.get(db.dialect)
+    if not write or slots is None:
         yield
         return
     gate: asyncio.Semaphore | None = getattr(request.app.state, "write_gate", None)
     if gate is None:
-        gate = request.app.state.write_gate = asyncio.Semaphore(1)
+        gate = request.app.state.write_gate = asyncio.Semaphore(slots)
     async with gate:
         yield
 

@@ -40,7 +40,7 @@ def scheduled_jobs(db: Database) -> list[Callable[[], None]]:
 
     jobs: list[Callable[[], None]] = [_every(3600, purge), _every(3600, purge_events)]
     # domain jobs: each domain may expose ``scheduled_jobs(db) -> list[(seconds, callable)]``
-    for name in ("patron.commerce", "patron.imports"):
+    for name in ("patron.commerce", "patron.loyalty", "patron.imports", "patron.analytics.jobs"):
         module = importlib.import_module(name)
         factory = getattr(module, "scheduled_jobs", None)
         if factory is not None:

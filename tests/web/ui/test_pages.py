@@ -78,7 +78,10 @@ def test_nav_registry_orders_sections_and_entries() -> None:
         ("people", "/customers"),
         ("people", "/organisations"),
         ("people", "/segments"),
+        ("engage", "/loyalty"),
+        ("engage", "/loyalty/liability"),
         ("data", "/imports"),
+        ("data", "/analytics"),
         ("admin", "/settings"),
         ("admin", "/tokens"),
     ]

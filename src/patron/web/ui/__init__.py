@@ -14,6 +14,8 @@ PAGES: tuple[str, ...] = (
     "organisations",
     "segments",
     "imports",
+    "analytics",
+    "loyalty",
     "settings",
 )
 

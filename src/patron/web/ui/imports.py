@@ -59,6 +59,7 @@ KIND_LABELS: dict[str, str] = {
     "orders": N_("Orders"),
     "products": N_("Products"),
     "subscriptions": N_("Subscriptions"),
+    "loyalty-balances": N_("Loyalty balances"),
 }
 STATUS_LABELS: dict[str, str] = {
     "queued": N_("Queued"),

@@ -16,9 +16,12 @@ MODULES: tuple[str, ...] = (
     "organisations",
     "segments",
     "commerce",
+    "loyalty",
+    "loyalty_coupons",
     "imports",
     "exports",
     "audit",
+    "analytics",
 )
 
 api_router = APIRouter(route_class=PatronRoute)
