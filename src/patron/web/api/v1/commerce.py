@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from patron.auth import Perm, Principal
 from patron.commerce import (
@@ -47,6 +47,7 @@ from patron.commerce import (
 from patron.core.errors import NotFound, ValidationFailed
 from patron.core.money import Money
 from patron.customers import customer_exists
+from patron.web.api.v1.fields import Amount, Cursor, Limit, Text
 from patron.web.deps import DbSession, IfMatch, Requires, check_if_match, make_etag, set_etag
 from patron.web.problems import problem_responses
 from patron.web.routing import PatronRoute
@@ -56,25 +57,8 @@ router = APIRouter(route_class=PatronRoute, tags=["commerce"], responses=problem
 T = TypeVar("T")
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-Amount = Annotated[
-    str,
-    Field(
-        pattern=r"^\d{1,15}(\.\d{1,10})?$",
-        description='a non-negative decimal amount as a string, e.g. "123.45" (never a JSON number)',
-        examples=["123.45"],
-    ),
-]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code", examples=["EUR"])]
 Id = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
-Cursor = Annotated[str | None, Query(max_length=500)]
-Limit = Annotated[int | None, Query(ge=1, le=200, description="page size (default 50)")]
 Channel = Literal["web", "store", "app", "phone", "marketplace"]
 OrderStatus = Literal["placed", "cancelled", "refunded", "partially_refunded"]
 SubscriptionStatus = Literal["active", "cancelled", "expired"]

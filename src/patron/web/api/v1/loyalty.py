@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
 from patron.auth import Perm, Principal
@@ -73,6 +73,7 @@ from patron.loyalty import (
     update_rule,
     update_tier,
 )
+from patron.web.api.v1.fields import Amount, Cursor, Limit, Text
 from patron.web.deps import DbSession, IfMatch, Requires, check_if_match, make_etag, set_etag
 from patron.web.problems import problem_responses
 from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute
@@ -80,24 +81,7 @@ from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute
 router = APIRouter(route_class=PatronRoute, tags=["loyalty"], responses=problem_responses(401, 403, 422))
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-Amount = Annotated[
-    str,
-    Field(
-        pattern=r"^\d{1,15}(\.\d{1,10})?$",
-        description='a non-negative decimal amount as a string, e.g. "123.45" (never a JSON number)',
-        examples=["123.45"],
-    ),
-]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,99}$", examples=["signup"])]
-Cursor = Annotated[str | None, Query(max_length=500)]
-Limit = Annotated[int | None, Query(ge=1, le=200, description="page size (default 50)")]
 MarketCode = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_-]+$")]
 IdempotencyKey = Annotated[
     str | None,

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from patron.auth import Perm, Principal
 from patron.loyalty import (
@@ -31,6 +31,7 @@ from patron.loyalty import (
     update_promotion,
     validate_coupon,
 )
+from patron.web.api.v1.fields import Amount, Text
 from patron.web.deps import DbSession, IfMatch, Requires, check_if_match, make_etag, set_etag
 from patron.web.problems import problem_responses
 from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute
@@ -38,21 +39,6 @@ from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute
 router = APIRouter(route_class=PatronRoute, tags=["coupons"], responses=problem_responses(401, 403, 422))
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-Amount = Annotated[
-    str,
-    Field(
-        pattern=r"^\d{1,15}(\.\d{1,10})?$",
-        description='a non-negative decimal amount as a string, e.g. "123.45" (never a JSON number)',
-        examples=["123.45"],
-    ),
-]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["VND"])]
 
 

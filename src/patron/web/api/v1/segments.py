@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from patron.auth import Perm, Principal
 from patron.customers import (
@@ -28,6 +28,7 @@ from patron.customers import (
     preview_segment,
     update_segment,
 )
+from patron.web.api.v1.fields import Cursor, Limit, Text
 from patron.web.deps import DbSession, IfMatch, Requires, check_if_match, make_etag, set_etag
 from patron.web.problems import problem_responses
 from patron.web.routing import PatronRoute
@@ -39,17 +40,6 @@ RULES_DESCRIPTION = (
     "Leaves: field (customer column), tag (has / has_any / has_all), trait (named value; numbers compare "
     "as numbers), consent (purpose x channel in force), organisation (the customer's organisation)."
 )
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-Cursor = Annotated[str | None, Query(max_length=500)]
-Limit = Annotated[int | None, Query(ge=1, le=200, description="page size (default 50)")]
 
 
 def _limited(rule: RuleNode | None) -> RuleNode | None:
