@@ -21,6 +21,7 @@ from patron.customers import (
     remove_contact,
     update_organisation,
 )
+from patron.web.api.v1.fields import Cursor, Limit
 from patron.web.deps import DbSession, IfMatch, Requires, check_if_match, make_etag, set_etag
 from patron.web.problems import problem_responses
 from patron.web.routing import PatronRoute
@@ -53,8 +54,6 @@ SearchText = Annotated[
     str | None,
     Query(max_length=200, pattern=r"^[^\x00]*$", description="case- and accent-insensitive part of the name"),
 ]
-Cursor = Annotated[str | None, Query(max_length=500)]
-Limit = Annotated[int | None, Query(ge=1, le=200, description="page size (default 50)")]
 
 
 class OrganisationRead(BaseModel):
