@@ -14,8 +14,11 @@ Bounded: at most ``--rate × --duration`` requests (and ``--max-requests``), at 
         --header "Authorization: Bearer ..." --out result.json
 
 ``--paths`` holds one request path (with query string) per line; the generator cycles through them
-in a seeded random order. The result is JSON (also printed): counts, errors by status, and latency
-percentiles in milliseconds.
+in a seeded random order. Instead, ``--requests`` holds one JSON object per line —
+``{"method": "POST", "path": "/api/v1/coupons/validate", "json": {...}, "headers": {...}}`` (``method``
+defaults to GET; ``json`` and ``headers`` are optional) — for requests with a body or per-request
+headers such as an ``Idempotency-Key``. The result is JSON (also printed): counts, errors by status,
+and latency percentiles in milliseconds.
 """
 
 from __future__ import annotations
@@ -31,11 +34,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 ALLOWED_HOSTS = {"127.0.0.1", "localhost"}
+
+#: one request: a path for a GET, or {"method", "path", "json"?, "headers"?}
+RequestSpec = str | dict[str, Any]
 
 
 @dataclass
@@ -94,7 +101,7 @@ def check_local(url: str) -> None:
 
 async def run(
     url: str,
-    paths: list[str],
+    paths: list[RequestSpec],
     *,
     rate: float,
     duration: float,
@@ -117,13 +124,21 @@ async def run(
     limits = httpx.Limits(max_connections=max_in_flight_cap, max_keepalive_connections=max_in_flight_cap)
     client = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, limits=limits)
 
-    async def one(path: str, scheduled: float) -> None:
+    async def one(spec: RequestSpec, scheduled: float) -> None:
         nonlocal in_flight, max_in_flight
         in_flight += 1
         max_in_flight = max(max_in_flight, in_flight)
         sent = time.perf_counter()
         try:
-            response = await client.get(path)
+            if isinstance(spec, str):
+                response = await client.get(spec)
+            else:
+                response = await client.request(
+                    spec.get("method", "GET"),
+                    spec["path"],
+                    json=spec.get("json"),
+                    headers=spec.get("headers"),
+                )
             body = response.text[:200] if response.status_code >= 400 else ""
             samples.append(Sample(scheduled, sent, time.perf_counter(), response.status_code, body))
         except (httpx.HTTPError, OSError) as exc:
@@ -193,10 +208,27 @@ def parse_headers(values: list[str]) -> dict[str, str]:
     return out
 
 
+def read_requests(path: Path) -> list[RequestSpec]:
+    """The ``--requests`` file: one JSON object per line (blank lines skipped)."""
+    out: list[RequestSpec] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        spec = json.loads(line)
+        if not isinstance(spec, dict) or not isinstance(spec.get("path"), str):
+            raise SystemExit(f"{path}:{number}: an object with a 'path' is needed")
+        out.append(spec)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="base URL (127.0.0.1 only)")
-    parser.add_argument("--paths", required=True, type=Path, help="file with one path per line")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--paths", type=Path, help="file with one path per line (GET)")
+    source.add_argument(
+        "--requests", type=Path, help="file with one JSON request per line: method, path, json, headers"
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of arrivals")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
@@ -208,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="write the JSON result here too")
     args = parser.parse_args(argv)
-    paths = [line.strip() for line in args.paths.read_text(encoding="utf-8").splitlines() if line.strip()]
+    paths: list[RequestSpec]
+    if args.paths is not None:
+        paths = [line.strip() for line in args.paths.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        paths = read_requests(args.requests)
     if not paths:
         raise SystemExit("no paths given")
     result = asyncio.run(

@@ -4,7 +4,11 @@ one run, each as its own process in its own virtualenv.
 
     bash bench/analytics/setup_references.sh            # once: the two reference virtualenvs
     .venv/bin/python bench/analytics/compare.py --rows 100000 1000000
-    .venv/bin/python bench/analytics/compare.py --rows 10000000 --tools patron,lifetimes --pymc-runs 1
+    .venv/bin/python bench/analytics/compare.py --rows 10000000 --pymc-runs 1
+
+Tools: ``patron`` (the models job above), ``patron-full`` (the whole analysis: every section with
+``--order-col order_id --product-col product``, three models, scores, report and JSON), ``lifetimes``,
+``pymc``. The last lines printed check the issue's aims against lifetimes' time in the same run.
 
 Per tool: wall time of the child process, its peak RSS (``/usr/bin/time -v``), its own per-step
 times, and its estimates. The estimates are then checked against each other: every parameter set is
@@ -91,6 +95,11 @@ def run_tool(tool: str, source: Path, out: Path, *, cold: bool = False) -> dict[
         command = [
             str(PATRON), "analyze", str(source), "--sections", "models", "--models", "bg_nbd,gamma_gamma",
             "--scores", str(scores), "--json", str(result_json),
+        ]  # fmt: skip
+    elif tool == "patron-full":
+        command = [
+            str(PATRON), "analyze", str(source), "--order-col", "order_id", "--product-col", "product",
+            "--scores", str(scores), "--json", str(result_json), "--report", str(out / "patron-full.html"),
         ]  # fmt: skip
     else:
         command = [str(PYTHONS[tool]), str(HERE / f"reference_{tool}.py"), str(source)]
@@ -188,7 +197,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
-    parser.add_argument("--tools", default="patron,lifetimes,pymc")
+    parser.add_argument("--tools", default="patron,patron-full,lifetimes,pymc")
     parser.add_argument("--pymc-runs", type=int, default=2, help="the first includes PyTensor compilation")
     args = parser.parse_args()
     tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
@@ -230,6 +239,30 @@ def main() -> None:
                 f"| {rows:,} | {len(summary):,} | {name} | {run['wall_seconds']} | {run['peak_rss_mib']} | "
                 f"{json.dumps(steps) if steps else run['output_tail'][-1:]} |"
             )
+        for line in aims(record["runs"]):
+            print(line)
+
+
+def aims(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """The issue's aims: the models job in at most 1/6 of lifetimes' time, the whole analysis in at
+    most 1/3, both under 1 GiB of peak memory."""
+    reference = runs.get("lifetimes")
+    if reference is None or reference.get("exit_code") != 0:
+        return ["aims: not checked (no lifetimes run in this comparison)"]
+    lines = []
+    for name, share in (("patron", 6), ("patron-full", 3)):
+        run = runs.get(name)
+        if run is None or run.get("exit_code") != 0:
+            continue
+        limit = reference["wall_seconds"] / share
+        time_ok = run["wall_seconds"] <= limit
+        memory_ok = run["peak_rss_mib"] is not None and run["peak_rss_mib"] < 1024
+        lines.append(
+            f"aim {name}: {run['wall_seconds']} s vs <= {limit:.1f} s (lifetimes / {share}): "
+            f"{'met' if time_ok else 'NOT met'}; peak {run['peak_rss_mib']} MiB vs < 1024: "
+            f"{'met' if memory_ok else 'NOT met'}"
+        )
+    return lines
 
 
 if __name__ == "__main__":

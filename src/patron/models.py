@@ -9,12 +9,15 @@ MODEL_MODULES: tuple[str, ...] = (
     "patron.core.business",
     "patron.core.idempotency",
     "patron.core.audit",
+    "patron.core.signing",
+    "patron.core.ratelimit",
     "patron.auth.models",
     "patron.customers.models",
     "patron.commerce.models",
     "patron.loyalty.models",
     "patron.imports.models",
     "patron.analytics.runs",
+    "patron.portal.models",
 )
 
 

@@ -306,6 +306,11 @@ def test_stalled_runs_are_failed_and_no_longer_block(database: Database) -> None
     assert view.status == "failed"
     assert view.error == "the run stopped: its process ended before it finished (start a new run)"
     assert fresh.status == "queued"
+    with database.unit_of_work(write=False) as session:  # announced like any other failure, once
+        failed = session.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.name == runs_module.RUN_FAILED)
+        )
+        assert [dict(p) for p in failed] == [{"run_id": stuck.id, "error": view.error}]
 
 
 def test_runs_page_newest_first(database: Database) -> None:
@@ -367,6 +372,11 @@ def test_the_worker_runs_the_analysis_nightly(database: Database) -> None:
         jobs = scheduled_jobs(database)
         for job in jobs:  # the worker's first tick runs every job once
             job()
+        # the nightly run executes in a process of its own: wait for it
+        from patron.worker.analytics import launched
+
+        for process in list(launched.values()):
+            assert process.wait(timeout=300) == 0
         with database.unit_of_work(write=False) as session:
             nightly = list_runs(session)
             assert [(r.trigger, r.status) for r in nightly] == [("schedule", "completed")]

@@ -449,3 +449,36 @@ def test_liability_over_http(api: TestClient, customer_id: str) -> None:
         [{"market": None, "currency": None, "points": 5, "value": None, "reporting_value": None}],
         None,
     )
+
+
+def test_validation_only_reads(api: TestClient, customer_id: str, database: Database) -> None:
+    """``POST /coupons/validate`` and ``/loyalty/simulate`` are reads with a body: no write lock (on
+    SQLite they answer while another connection holds it), and an Idempotency-Key stores nothing."""
+    from sqlalchemy import func, select
+
+    from patron.core.idempotency import IdempotencyRecord
+
+    promotion = api.post(
+        f"{API}/promotions",
+        json={"name": "Read only", "discount_kind": "percent", "percent": "10", "usage": "multi_use"},
+    ).json()
+    code = api.post(f"{API}/promotions/{promotion['id']}/codes", json={"count": 1}).json()["codes"][0]
+    order = {"code": code, "customer_id": customer_id, "order_total": "250000", "currency": "VND"}
+    simulated = {"customer_id": customer_id, "event": {"type": "signup"}}
+    with database.unit_of_work(write=False) as s:
+        stored_before = s.scalar(select(func.count()).select_from(IdempotencyRecord))
+    holder = database.engine.connect().execution_options(patron_write=True)
+    holder.begin()  # on SQLite BEGIN IMMEDIATE: another writer holds the one write lock
+    try:
+        valid = api.post("/api/v1/coupons/validate", json=order, headers={"Idempotency-Key": "v-1"})
+        assert (valid.status_code, valid.json()["valid"]) == (200, True)
+        assert "Idempotent-Replayed" not in valid.headers
+        again = api.post("/api/v1/coupons/validate", json=order, headers={"Idempotency-Key": "v-1"})
+        assert "Idempotent-Replayed" not in again.headers
+        sim = api.post(f"{API}/simulate", json=simulated, headers={"Idempotency-Key": "s-1"})
+        assert sim.status_code == 200, sim.text
+    finally:
+        holder.rollback()
+        holder.close()
+    with database.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == stored_before

@@ -3,6 +3,7 @@ liability report; permissions per role."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -69,11 +70,18 @@ def test_programme_page_and_settings(console: Console, member: str, database: Da
     assert 'id="programme-form"' in page.text
     assert "Gold" in page.text
     assert "/loyalty/liability" in page.text  # in the navigation
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
     response = post_form(
         owner,
         "/loyalty",
         "/loyalty",
-        {"enrolment": "opt_in", "pending_days": "7", "expiry_policy": "rolling", "expiry_months": "24"},
+        {
+            "enrolment": "opt_in",
+            "pending_days": "7",
+            "expiry_policy": "rolling",
+            "expiry_months": "24",
+            "version": version,
+        },
     )
     assert response.headers["location"] == "/loyalty?flash=loyalty_saved"  # type: ignore[attr-defined]
     with database.unit_of_work(write=False) as s:
@@ -83,7 +91,13 @@ def test_programme_page_and_settings(console: Console, member: str, database: Da
         owner,
         "/loyalty",
         "/loyalty",
-        {"enrolment": "opt_in", "pending_days": "lots", "expiry_policy": "rolling", "expiry_months": "24"},
+        {
+            "enrolment": "opt_in",
+            "pending_days": "lots",
+            "expiry_policy": "rolling",
+            "expiry_months": "24",
+            "version": str(programme.version),
+        },
     )
     assert bad.status_code == 422  # type: ignore[attr-defined]
     assert "Enter a whole number." in bad.text  # type: ignore[attr-defined]

@@ -185,6 +185,20 @@ def last_twelve_months(as_of: date) -> tables.PeriodRow:
     return tables.PeriodRow(-1, tables.add_months(as_of, -12) + timedelta(days=1), as_of)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What the engine computes for the KPIs; the rest is arithmetic (:func:`_finish`)."""
+
+    # period index (-1: the last 12 months) → S, E, N, lost, reactivated
+    moves: dict[int, tuple[int, int, int, int, int]]
+    per_period: dict[int, tuple[int, Decimal]]  # period index → orders, revenue
+    orders: int
+    revenue: Decimal
+    customers: int
+    first_revenue: Decimal
+    repeat_customers: int
+
+
 def compute(
     tx: Any,
     o: Any,
@@ -195,24 +209,19 @@ def compute(
     inactivity_days: int,
     has_referred: bool,
     has_market: bool = False,
+    parts: Parts | None = None,
 ) -> dict[str, Any]:
-    """Every KPI of docs/metrics.md; ``o`` is the orders table (:func:`tables.orders`)."""
-    with tables.customers(o).cache() as c:
-        return _compute(tx, o, c, first, as_of, period, inactivity_days, has_referred, has_market)
+    """Every KPI of docs/metrics.md; ``o`` is the orders table (:func:`tables.orders`).
+
+    ``parts``: the engine's figures computed another way (the DuckDB fast path in
+    :mod:`patron.analytics.columnar`); without them they come from the Ibis expressions here."""
+    if parts is None:
+        with tables.customers(o).cache() as c:
+            parts = _parts(o, c, first, as_of, period, inactivity_days)
+    return _finish(tx, parts, first, as_of, period, has_referred, has_market)
 
 
-def _compute(
-    tx: Any,
-    o: Any,
-    c: Any,
-    first: date,
-    as_of: date,
-    period: str,
-    inactivity_days: int,
-    has_referred: bool,
-    has_market: bool,
-) -> dict[str, Any]:
-    as_of_day = day_number(as_of)
+def _parts(o: Any, c: Any, first: date, as_of: date, period: str, inactivity_days: int) -> Parts:
     rows = tables.periods(first, as_of, period)
     year = last_twelve_months(as_of)
     moves = movements(o, c, [rows, [year]], inactivity_days)
@@ -226,14 +235,6 @@ def _compute(
         .to_pyarrow()
         .to_pylist()
     }
-    by_period: list[Movement] = []
-    for row in rows:
-        s, e, n, lost, react = moves.get(row.index, (0, 0, 0, 0, 0))
-        n_orders, revenue = per_period.get(row.index, (0, Decimal(0)))
-        by_period.append(Movement(row.start, row.end, s, e, n, lost, react, n_orders, revenue))
-    ys, ye, yn, ylost, yreact = moves.get(-1, (0, 0, 0, 0, 0))
-    last_year = Movement(year.start, year.end, ys, ye, yn, ylost, yreact, 0, Decimal(0))
-
     ranked = o.mutate(
         seq=ibis.row_number().over(ibis.window(group_by="customer_id", order_by=["day", "order_id"]))
     )
@@ -242,20 +243,51 @@ def _compute(
             orders=ranked.count(),
             revenue=ranked.amount.sum(),
             customers=ranked.customer_id.nunique(),
-            first_orders=ibis.ifelse(ranked.seq == 0, 1, 0).sum(),
             first_revenue=ibis.ifelse(ranked.seq == 0, ranked.amount, 0).sum(),
             repeat_customers=ibis.ifelse(ranked.seq == 1, 1, 0).sum(),
         )
         .to_pyarrow()
         .to_pylist()[0]
     )
+    return Parts(
+        moves=moves,
+        per_period=per_period,
+        orders=int(totals["orders"]),
+        revenue=Decimal(totals["revenue"]),
+        customers=int(totals["customers"]),
+        first_revenue=Decimal(totals["first_revenue"]),
+        repeat_customers=int(totals["repeat_customers"] or 0),
+    )
+
+
+def _finish(
+    tx: Any,
+    parts: Parts,
+    first: date,
+    as_of: date,
+    period: str,
+    has_referred: bool,
+    has_market: bool,
+) -> dict[str, Any]:
+    as_of_day = day_number(as_of)
+    rows = tables.periods(first, as_of, period)
+    year = last_twelve_months(as_of)
+    moves = parts.moves
+    per_period = parts.per_period
+    by_period: list[Movement] = []
+    for row in rows:
+        s, e, n, lost, react = moves.get(row.index, (0, 0, 0, 0, 0))
+        n_orders, revenue = per_period.get(row.index, (0, Decimal(0)))
+        by_period.append(Movement(row.start, row.end, s, e, n, lost, react, n_orders, revenue))
+    ys, ye, yn, ylost, yreact = moves.get(-1, (0, 0, 0, 0, 0))
+    last_year = Movement(year.start, year.end, ys, ye, yn, ylost, yreact, 0, Decimal(0))
     t = tables.transactions(tx, as_of_day)
     n_tx = int(tables.counted(tx, as_of_day).count().to_pyarrow().as_py())
-    customers_n = int(totals["customers"])
-    orders_n = int(totals["orders"])
-    revenue = Decimal(totals["revenue"])
-    first_orders = int(totals["first_orders"])
-    first_revenue = Decimal(totals["first_revenue"])
+    customers_n = parts.customers
+    orders_n = parts.orders
+    revenue = parts.revenue
+    first_orders = parts.customers  # each customer has exactly one first order
+    first_revenue = parts.first_revenue
     repeat_orders = orders_n - first_orders
     repeat_revenue = revenue - first_revenue
     referred: int | None = None
@@ -304,8 +336,8 @@ def _compute(
         "retention_rate": last_year.retention_rate,
         "churn_rate": churn,
         "annual_net_churn": ratio(last_year.S - last_year.E, year_all),
-        "repeat_purchase_rate": ratio(int(totals["repeat_customers"]), customers_n),
-        "repeat_customers": int(totals["repeat_customers"]),
+        "repeat_purchase_rate": ratio(parts.repeat_customers, customers_n),
+        "repeat_customers": parts.repeat_customers,
         "purchase_frequency": ratio(orders_n, customers_n),
         "purchase_frequency_per_year": per_year,
         "average_order_value": aov,

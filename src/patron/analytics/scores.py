@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from patron.analytics.contracts import AnalysisError
+from patron.analytics.recommendations import Suggestions
 from patron.analytics.runner import Analysis
 
 COLUMNS: tuple[str, ...] = (
@@ -40,6 +41,18 @@ def churn_band(risk: float) -> str:
     return "high"
 
 
+BANDS: tuple[str, ...] = ("low", "medium", "high")
+
+
+def churn_bands(risk: np.ndarray) -> pa.Array:
+    """:func:`churn_band` of every value at once (null where the risk is not a number)."""
+    values = np.asarray(risk, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        index = np.where(values < 0.3, 0, np.where(values < 0.7, 1, 2)).astype(np.int32)
+    codes = pa.array(index, mask=~np.isfinite(values))
+    return pa.DictionaryArray.from_arrays(codes, pa.array(BANDS)).cast(pa.string())
+
+
 def table(analysis: Analysis) -> pa.Table:
     rfm = analysis.rfm_scores
     if rfm is None:
@@ -61,11 +74,7 @@ def table(analysis: Analysis) -> pa.Table:
         return pa.array(arr, mask=~np.isfinite(arr))
 
     risk = None if p_alive is None else 1.0 - np.asarray(p_alive, dtype=np.float64)
-    bands = (
-        pa.nulls(n, pa.string())
-        if risk is None
-        else pa.array([churn_band(float(v)) if np.isfinite(v) else None for v in risk], pa.string())
-    )
+    bands = pa.nulls(n, pa.string()) if risk is None else churn_bands(risk)
     columns = {
         "customer_id": ids,
         "recency_days": pc.cast(rfm.column("recency"), pa.int64()),
@@ -84,7 +93,12 @@ def table(analysis: Analysis) -> pa.Table:
     }
     if analysis.suggestions is not None:
         found = analysis.suggestions
-        columns["recommended_products"] = pa.array([found.get(cid) for cid in ids.to_pylist()], pa.string())
+        if isinstance(found, Suggestions):
+            columns["recommended_products"] = found.aligned(ids)
+        else:
+            columns["recommended_products"] = pa.array(
+                [found.get(cid) for cid in ids.to_pylist()], pa.string()
+            )
     return pa.table(columns)
 
 

@@ -134,9 +134,11 @@ def load_file(con: Any, pattern: str, options: AnalyzeOptions, *, fx: FxRates | 
     _exec(duck, f"SET TimeZone = {_quote(tz)}")
     reader = _reader(files, varchar=True)
     try:
-        names = [row[0] for row in duck.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        described = duck.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     except duckdb.Error as exc:
         raise AnalysisError(f"cannot read {pattern}: {str(exc).splitlines()[0]}") from exc
+    names = [row[0] for row in described]
+    types = {row[0]: str(row[1]).upper() for row in described}
     _check_header(files[0], [n for n in names if n != "filename"])
     cols = options.columns
     wanted: list[tuple[str, str | None]] = [
@@ -163,7 +165,13 @@ def load_file(con: Any, pattern: str, options: AnalyzeOptions, *, fx: FxRates | 
     text = "nullif(trim(CAST({0} AS VARCHAR)), '')"
     select = [
         f"{text.format(c(cols.customer))} AS customer_id",
-        f"CAST(try_cast({c(cols.date)} AS TIMESTAMPTZ) AS DATE) AS d",
+        # a DATE column is already a local date (through TIMESTAMPTZ in the session's zone and back
+        # would give the same date, at a cost per row)
+        (
+            f"{c(cols.date)} AS d"
+            if types.get(cols.date) == "DATE"
+            else f"CAST(try_cast({c(cols.date)} AS TIMESTAMPTZ) AS DATE) AS d"
+        ),
         f"try_cast({c(cols.amount)} AS DECIMAL(18, 4)) AS amount",
         (f"{text.format(c(cols.order))}" if cols.order else "CAST(NULL AS VARCHAR)") + " AS order_id",
         (f"upper({text.format(c(cols.currency))})" if cols.currency else "CAST(NULL AS VARCHAR)")
@@ -230,7 +238,7 @@ def load_file(con: Any, pattern: str, options: AnalyzeOptions, *, fx: FxRates | 
             currency = fx.target
             _convert(duck, fx, len(checks_all), [cur for cur in found if cur != fx.target])
             checks_all.append(("", cols.currency, PROBLEM_FX))
-    if cols.order:
+    if cols.order and _exec(duck, "SELECT count(*) FROM stage WHERE problem IS NULL AND amount < 0")[0][0]:
         # refunds are netted against their order; an order whose net total is negative is bad
         _exec(
             duck,
@@ -238,6 +246,7 @@ def load_file(con: Any, pattern: str, options: AnalyzeOptions, *, fx: FxRates | 
             (customer_id, order_id) IN (SELECT customer_id, order_id FROM stage WHERE problem IS NULL
                                         GROUP BY ALL HAVING sum(amount) < 0)""",
         )
+    if cols.order:
         checks_all.append(("", cols.amount, PROBLEM_REFUND_EXCEEDS))
 
     counts = dict(

@@ -120,7 +120,10 @@ def orders(tx: Any, as_of_day: int, *, linked: bool = True) -> Any:
     t = transactions(tx, as_of_day)
     if not linked:
         return t.select("customer_id", "order_id", "day", "amount")
-    return t.group_by(["customer_id", "order_id"]).aggregate(day=t.day.min(), amount=t.amount.sum())
+    # last_day: an order whose rows span several dates (a later refund) is told apart
+    return t.group_by(["customer_id", "order_id"]).aggregate(
+        day=t.day.min(), amount=t.amount.sum(), last_day=t.day.max()
+    )
 
 
 def customers(order_table: Any) -> Any:

@@ -42,4 +42,10 @@ def demo(
         f"consent records: {summary.consents}; timeline entries: {summary.interactions}; "
         f"FX rates: {summary.fx_rates}"
     )
+    if summary.loyalty:
+        lo = summary.loyalty
+        out.print(
+            f"loyalty: {lo['members']} members; {lo['redemptions']} redemptions; "
+            f"{lo['coupon_redemptions']} coupon uses; {lo['referrals']} referrals; drift {lo['drift']}"
+        )
     console.print(f"demo ready in {summary.seconds:.1f} s")

@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "patron.cli.export_cmd",
     "patron.cli.loyalty_cmd",
     "patron.cli.analyze_cmd",
+    "patron.cli.portal_cmd",
 )
 
 
@@ -73,13 +74,40 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(help="server processes")] = 1,
     dispatch: Annotated[bool, typer.Option(help="dispatch events in-process")] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and"
+            " X-Forwarded-Proto are believed; default PATRON_FORWARDED_ALLOW_IPS, else none"
+        ),
+    ] = None,
+    proxy_headers: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="read X-Forwarded-* from the trusted proxies (default: on when any are given)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and the staff console with uvicorn."""
     import uvicorn
 
+    trusted = (
+        get_settings().forwarded_allow_ips if forwarded_allow_ips is None else forwarded_allow_ips
+    ).strip()
+    use_proxy_headers = bool(trusted) if proxy_headers is None else proxy_headers
+    if use_proxy_headers and not trusted:
+        raise fail("--proxy-headers needs --forwarded-allow-ips (or PATRON_FORWARDED_ALLOW_IPS)")
     os.environ["PATRON_DISPATCH_IN_PROCESS"] = "1" if dispatch else "0"
     uvicorn.run(
-        "patron.web.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False
+        "patron.web.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=use_proxy_headers,
+        # never uvicorn's own default (127.0.0.1, or $FORWARDED_ALLOW_IPS): only what is configured here
+        forwarded_allow_ips=trusted if use_proxy_headers else "",
     )
 
 

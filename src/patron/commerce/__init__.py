@@ -22,6 +22,7 @@ from patron.commerce.contracts import (
     OrderLineInput,
     OrderLineRecord,
     OrderRecord,
+    OrderState,
     OrderStats,
     ProductInput,
     ProductRecord,
@@ -35,6 +36,7 @@ from patron.commerce.export_rows import ORDER_EXPORT_COLUMNS, iter_order_export_
 from patron.commerce.lifecycle import CommerceLifecycle, order_to_json, subscription_to_json
 from patron.commerce.queries import (
     get_order,
+    get_order_state,
     get_order_stats,
     get_product,
     get_subscription,
@@ -109,6 +111,7 @@ __all__ = [
     "OrderLineInput",
     "OrderLineRecord",
     "OrderRecord",
+    "OrderState",
     "OrderStats",
     "ProductInput",
     "ProductRecord",
@@ -128,6 +131,7 @@ __all__ = [
     "events",
     "fulfil_order",
     "get_order",
+    "get_order_state",
     "get_order_stats",
     "get_product",
     "get_subscription",

@@ -101,6 +101,19 @@ class SubscriptionInput:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderState:
+    """What an event handler checks of an order before acting on its event's payload: the status,
+    the current customer column, the fulfilment time and the content hash (a payload that carries
+    another hash describes an older version of the order)."""
+
+    id: str
+    customer_id: str
+    status: str
+    fulfilled_at: datetime | None
+    content_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class UpsertResult:
     """The outcome for one input row of a bulk upsert (``index`` is its position in the input)."""
 

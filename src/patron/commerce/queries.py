@@ -16,6 +16,7 @@ from patron.commerce.contracts import (
     SUBSCRIPTION_STATUSES,
     OrderLineRecord,
     OrderRecord,
+    OrderState,
     OrderStats,
     ProductRecord,
     RefundRecord,
@@ -195,6 +196,19 @@ def _refunds_by_order(session: Session, order_ids: Sequence[str]) -> dict[str, l
     return out
 
 
+def get_order_state(session: Session, order_id: str) -> OrderState:
+    """An order's status, customer, fulfilment time and content hash in one light query (event
+    handlers that take the rest from the event's payload)."""
+    row = session.execute(
+        select(Order.customer_id, Order.status, Order.fulfilled_at, Order.content_hash).where(
+            Order.id == order_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"order {order_id!r} not found", code="order_not_found")
+    return OrderState(order_id, str(row[0]), str(row[1]), row[2], row[3])
+
+
 def get_order(session: Session, order_id: str) -> OrderRecord:
     order = load_order(session, order_id)
     return order_record(order, _refunds_by_order(session, [order.id]).get(order.id, []))
@@ -364,10 +378,13 @@ def list_subscriptions(
 # --- order statistics -----------------------------------------------------------------------------
 
 
-def order_stats_for(session: Session, customer_ids: Sequence[str]) -> dict[str, OrderStats]:
+def order_stats_for(
+    session: Session, customer_ids: Sequence[str], *, reporting_currency: str | None = None
+) -> dict[str, OrderStats]:
     """Order count, net spend in the reporting currency, first and last order per customer, from
-    SQL aggregates over non-cancelled orders. Customers without orders get zeros."""
-    reporting = get_business(session).reporting_currency
+    SQL aggregates over non-cancelled orders. Customers without orders get zeros. (The caller may
+    pass the business's reporting currency when it has read it already.)"""
+    reporting = reporting_currency or get_business(session).reporting_currency
     out: dict[str, OrderStats] = {
         cid: OrderStats(0, Money.zero(reporting), None, None) for cid in customer_ids
     }

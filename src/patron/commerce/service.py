@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, Table, bindparam, column, delete, select, table, update
+from sqlalchemy import String, Table, and_, bindparam, column, delete, or_, select, table, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -52,6 +52,7 @@ from patron.commerce.queries import (
     load_order,
     load_product,
     load_subscription,
+    order_record,
     order_stats_for,
     product_record,
     refund_record,
@@ -186,16 +187,18 @@ class _Rates:
     def _load(self, currency: str) -> tuple[list[date], list[Decimal], list[date], list[Decimal]]:
         series = self._series.get(currency)
         if series is None:
-            direct = self.session.execute(
-                select(FxRate.valid_on, FxRate.rate)
-                .where(FxRate.base == currency, FxRate.quote == self.target)
+            both = self.session.execute(
+                select(FxRate.base, FxRate.valid_on, FxRate.rate)
+                .where(
+                    or_(
+                        and_(FxRate.base == currency, FxRate.quote == self.target),
+                        and_(FxRate.base == self.target, FxRate.quote == currency),
+                    )
+                )
                 .order_by(FxRate.valid_on)
             ).all()
-            inverse = self.session.execute(
-                select(FxRate.valid_on, FxRate.rate)
-                .where(FxRate.base == self.target, FxRate.quote == currency)
-                .order_by(FxRate.valid_on)
-            ).all()
+            direct = [(d, r) for base, d, r in both if base == currency]
+            inverse = [(d, r) for base, d, r in both if base != currency]
             series = (
                 [d for d, _ in direct],
                 [Decimal(r) for _, r in direct],
@@ -240,16 +243,20 @@ def _net_reporting(total: Decimal, refunded: Decimal, rate: Decimal, reporting: 
 # --- traits ---------------------------------------------------------------------------------------
 
 
-def refresh_order_stats(session: Session, customer_ids: Sequence[str]) -> None:
+def refresh_order_stats(
+    session: Session, customer_ids: Sequence[str], *, reporting_currency: str | None = None
+) -> None:
     """Recompute the order-stat traits of these customers from the orders table (SQL aggregates)
-    and publish them. Orders valued in an older reporting currency are re-valued first."""
+    and publish them. Orders valued in an older reporting currency are re-valued first. (The caller
+    may pass the business's reporting currency when it has read it already.)"""
     ids = list(dict.fromkeys(customer_ids))
     if not ids:
         return
     session.flush()
-    _revalue_stale(session, ids)
+    reporting = reporting_currency or get_business(session).reporting_currency
+    _revalue_stale(session, ids, reporting)
     rows: list[tuple[str, str, object]] = []
-    for customer_id, stats in order_stats_for(session, ids).items():
+    for customer_id, stats in order_stats_for(session, ids, reporting_currency=reporting).items():
         rows += [
             (customer_id, TRAIT_ORDER_COUNT, stats.order_count),
             (customer_id, TRAIT_TOTAL_SPENT, stats.total_spent.amount),
@@ -259,10 +266,9 @@ def refresh_order_stats(session: Session, customer_ids: Sequence[str]) -> None:
     set_traits_bulk(session, rows, source=TRAIT_SOURCE)
 
 
-def _revalue_stale(session: Session, customer_ids: list[str]) -> None:
+def _revalue_stale(session: Session, customer_ids: list[str], reporting: str) -> None:
     """Re-value orders recorded in an older reporting currency (after the business changed it)."""
     rates: _Rates | None = None
-    reporting = get_business(session).reporting_currency
     changed = False
     for part in chunks(customer_ids):
         stale = session.execute(
@@ -384,8 +390,13 @@ def _flush(session: Session) -> None:
 def _line_products(
     session: Session, data: OrderInput
 ) -> list[tuple[str | None, str | None, str, str | None]]:
-    """(product_id, sku, name, category) per line, linking products by id or SKU."""
+    """(product_id, sku, name, category) per line, linking products by id or SKU (the lines' SKUs
+    looked up in one query)."""
     out: list[tuple[str | None, str | None, str, str | None]] = []
+    skus = list(dict.fromkeys(ln.sku for ln in data.lines if ln.product_id is None and ln.sku is not None))
+    by_sku: dict[str, Product] = {}
+    for part in chunks(skus):
+        by_sku.update((p.sku, p) for p in session.scalars(select(Product).where(Product.sku.in_(part))))
     for i, line in enumerate(data.lines):
         product: Product | None = None
         if line.product_id is not None:
@@ -397,7 +408,7 @@ def _line_products(
                     "unknown_product",
                 )
         elif line.sku is not None:
-            product = session.scalar(select(Product).where(Product.sku == line.sku))
+            product = by_sku.get(line.sku)
         if product is None:
             out.append((None, line.sku, line.name, line.category))
         else:
@@ -427,6 +438,9 @@ def _placed_payload(order: Order) -> dict[str, Any]:
         "source": order.source,
         "placed_at": _iso(order.placed_at),
         "total": _wire(Money(order.total_amount, order.currency)),
+        "subtotal": _amount(order.subtotal_amount, order.currency),
+        "discount": _amount(order.discount_amount, order.currency),
+        "content_hash": order.content_hash,
         "reporting_total": _wire(
             Money(
                 _net_reporting(
@@ -439,6 +453,7 @@ def _placed_payload(order: Order) -> dict[str, Any]:
             {
                 "line_id": line.id,
                 "sku": line.sku,
+                "category": line.category,
                 "quantity": line.quantity,
                 "total": _amount(line.total_amount, order.currency),
             }
@@ -455,8 +470,9 @@ def _timeline(
     data: dict[str, Any],
     *,
     occurred_at: datetime | None = None,
+    erased: bool | None = None,
 ) -> None:
-    if _is_erased(session, order.customer_id):
+    if _is_erased(session, order.customer_id) if erased is None else erased:
         return  # the orders of an erased customer stay; their timeline is gone
     record_interaction(
         session,
@@ -551,11 +567,12 @@ def place_order(
             N_("Order placed"),
             {"total": _wire(Money(order.total_amount, order.currency))},
             occurred_at=placed_at,
+            erased=False,  # _resolve_customer refuses erased customers
         )
-    refresh_order_stats(session, [customer_id])
+    refresh_order_stats(session, [customer_id], reporting_currency=rates.target)
     if emit_events:
         emit_event(session, events.ORDER_PLACED, _placed_payload(order))
-    return get_order(session, order.id)
+    return order_record(order)  # a new order has no refunds
 
 
 def _change(

@@ -15,6 +15,10 @@ class DemoOptions:
     years: int = 2
     seed: int = 42
     award_points: bool = False
+    # set up the demo loyalty programme and replay members' ledgers from the order history
+    loyalty: bool = True
+    # how many customers joined the (opt-in) demo loyalty programme
+    loyalty_members: int = 30
 
 
 @dataclass(frozen=True)
@@ -205,3 +209,5 @@ class DemoSummary:
     segments: int
     fx_rates: int
     seconds: float
+    # the loyalty replay: members, reward and points redemptions, coupon uses, referrals, drift
+    loyalty: dict[str, int | float] = field(default_factory=dict)

@@ -396,7 +396,7 @@ class _Builder:
         )
         if attributes["acquisition"] == "referral" and self.people:
             referrer = rng.choice(self.people[-300:]).customer
-            customer.referral_code = _referral_code(referrer)
+            customer.referral_code = referral_code_of(referrer)
         buyer = rng.randrange(100) >= NEVER_BOUGHT
         lifetime = rng.expovariate(1 / 520)
         return _Person(
@@ -904,7 +904,7 @@ class _Builder:
         ]
 
 
-def _referral_code(referrer: PlannedCustomer) -> str:
+def referral_code_of(referrer: PlannedCustomer) -> str:
     """The code a referrer hands out: their romanised given name and customer number."""
     table = PEOPLE[str(referrer.attributes.get("born_in", referrer.country))]
     name = romanise(referrer.given_name.split()[-1], table).upper()[:10]

@@ -1,8 +1,10 @@
 """Write the demo plan through the domains' public functions, in the caller's transaction.
 
 Backfill, like an import: orders, subscriptions and refunds are recorded without events (so no
-messages and no points) unless ``award_points`` is set, in which case ``order.placed`` and the other
-commerce events are emitted as if the orders had just happened.
+messages) unless ``award_points`` is set, in which case ``order.placed`` and the other commerce
+events are emitted as if the orders had just happened. With ``loyalty`` (the default) the demo
+loyalty programme is set up and members' ledgers are replayed from the order history at the times
+things happened (``patron.demo.loyalty``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from patron.customers import (
     upsert_customers_bulk,
 )
 from patron.demo.contracts import DemoOptions, DemoPlan, DemoSummary, PlannedCustomer, PlannedOrder
+from patron.demo.loyalty import is_configured, seed_loyalty
 from patron.demo.plan import build_plan
 
 
@@ -85,6 +88,12 @@ def seed_demo(session: Session, options: DemoOptions, *, force: bool = False) ->
     _interactions(session, plan, customer_ids, created)
     del loaded
     segments = _segments(session, plan)
+    loyalty: dict[str, int | float] = {}
+    if options.loyalty and not is_configured(session):
+        replayed = seed_loyalty(
+            session, plan, customer_ids, order_ids, seed=options.seed, members=_members(options)
+        )
+        loyalty = dict(replayed.__dict__)
     session.flush()
     return DemoSummary(
         customers=len(plan.customers),
@@ -100,7 +109,14 @@ def seed_demo(session: Session, options: DemoOptions, *, force: bool = False) ->
         segments=segments,
         fx_rates=len(plan.fx_rates),
         seconds=round(time.perf_counter() - started, 2),
+        loyalty=loyalty,
     )
+
+
+def _members(options: DemoOptions) -> int:
+    """How many customers join the demo loyalty programme: ``loyalty_members``, fewer for a small
+    demo (one in 40 customers, at least 10) — each member's ledger is replayed command by command."""
+    return min(options.loyalty_members, max(10, options.customers // 40))
 
 
 def _business(session: Session, plan: DemoPlan) -> None:

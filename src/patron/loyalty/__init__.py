@@ -130,6 +130,12 @@ from patron.loyalty.service import (
     release_redemption,
     update_programme,
 )
+from patron.loyalty.statements import (
+    ExpiringPoints,
+    expiring_points_of,
+    referrer_of_code,
+    reward_use_counts,
+)
 from patron.loyalty.tiers import (
     TierNotFound,
     TierProgress,
@@ -219,6 +225,7 @@ __all__ = [
     "Drift",
     "EarningView",
     "EntryView",
+    "ExpiringPoints",
     "IdempotencyKeyReused",
     "InsufficientPoints",
     "LiabilityReport",
@@ -263,6 +270,7 @@ __all__ = [
     "evaluate_tier",
     "events",
     "expire_due",
+    "expiring_points_of",
     "find_member",
     "fulfil_redemption",
     "generate_coupons",
@@ -303,11 +311,13 @@ __all__ = [
     "referral_code_for",
     "referral_counts",
     "referral_summary",
+    "referrer_of_code",
     "register",
     "release_redemption",
     "report_event",
     "review_tiers",
     "reward_name",
+    "reward_use_counts",
     "scheduled_jobs",
     "simulate_event",
     "simulate_order",

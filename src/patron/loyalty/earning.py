@@ -20,7 +20,7 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from patron.commerce import OrderRecord, get_order
+from patron.commerce import OrderRecord, get_order, get_order_state
 from patron.core.audit import record_audit
 from patron.core.business import Market, business_zone
 from patron.core.clock import now
@@ -51,6 +51,7 @@ from patron.loyalty.service import (
     credit,
     ensure_account,
     find_entry,
+    memoised,
     settings_for,
 )
 from patron.loyalty.tiers import evaluate_tier, tier_multiplier_specs
@@ -276,6 +277,10 @@ def rule_spec(view: RuleView) -> rules.RuleSpec:
 
 
 def active_specs(session: Session) -> list[rules.RuleSpec]:
+    return list(memoised(session, ("active_specs",), lambda: _active_specs(session)))
+
+
+def _active_specs(session: Session) -> list[rules.RuleSpec]:
     rows = session.scalars(
         select(LoyaltyRule)
         .where(LoyaltyRule.active.is_(True))
@@ -333,6 +338,40 @@ class OrderShape:
     lines: tuple[tuple[str, str | None, str | None, int, Decimal], ...]  # id, sku, category, quantity, total
 
 
+def payload_shape(payload: Mapping[str, Any]) -> OrderShape | None:
+    """The shape from an ``order.placed`` payload, or ``None`` when the payload lacks a field earning
+    needs (events written before the payload carried them, or by a path that does not add them)."""
+    try:
+        lines = payload["lines"]
+        if not isinstance(lines, list) or any(
+            not isinstance(ln, dict) or "category" not in ln for ln in lines
+        ):
+            return None
+        placed_at = datetime.fromisoformat(str(payload["placed_at"]))
+        if placed_at.tzinfo is None:
+            return None
+        return OrderShape(
+            currency=str(payload["total"]["currency"]),
+            market_code=payload.get("market"),
+            channel=payload.get("channel"),
+            placed_at=placed_at,
+            net=Decimal(str(payload["subtotal"])) - Decimal(str(payload["discount"])),
+            total=Decimal(str(payload["total"]["amount"])),
+            lines=tuple(
+                (
+                    str(ln["line_id"]),
+                    ln.get("sku"),
+                    ln.get("category"),
+                    int(ln["quantity"]),
+                    Decimal(str(ln["total"])),
+                )
+                for ln in lines
+            ),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
 def order_shape(order: OrderRecord) -> OrderShape:
     return OrderShape(
         currency=order.currency,
@@ -361,6 +400,10 @@ def line_inputs(shape: OrderShape, base: str) -> list[rules.LineInput]:
 
 
 def _market_zone(session: Session, market_code: str | None) -> ZoneInfo:
+    return memoised(session, ("zone", market_code), lambda: _load_market_zone(session, market_code))
+
+
+def _load_market_zone(session: Session, market_code: str | None) -> ZoneInfo:
     if market_code is not None:
         tz = session.scalar(select(Market.time_zone).where(Market.code == market_code))
         if tz:
@@ -387,16 +430,20 @@ def compute_order(
         cap_per_order=settings.cap_per_order,
         cap_per_day=settings.cap_per_day,
     )
+    specs = active_specs(session) + tier_multiplier_specs(session)
+    # what a cap per day and per-customer rule limits depend on (read only when they apply)
+    daily = account is not None and settings.cap_per_day is not None
+    limited = account is not None and any(s.limit_per_customer is not None for s in specs)
     earning = rules.order_points(
         line_inputs(shape, settings.earn_base),
         rate,
-        active_specs(session) + tier_multiplier_specs(session),
+        specs,
         tier=None if account is None else account.tier_code,
         channel=shape.channel,
         market=settings.market_code,
         at=shape.placed_at,
-        earned_today=0 if account is None else _earned_on(session, account.id, day),
-        rule_uses=_rule_uses(session, None if account is None else account.id),
+        earned_today=_earned_on(session, account.id, day) if daily and account is not None else 0,
+        rule_uses=_rule_uses(session, account.id if limited and account is not None else None),
     )
     return earning, day
 
@@ -407,44 +454,66 @@ def _lock(session: Session, account_id: str) -> None:
 
 
 def on_order_placed(session: Session, event: DomainEvent) -> None:
-    """Earn pending points for a live order (backfill — events flagged ``live: false`` — earns nothing)."""
+    """Earn pending points for a live order (backfill — events flagged ``live: false`` — earns nothing).
+
+    The order's amounts and lines come from the event's payload when it carries them and the order's
+    content hash still matches (the order was not re-imported with other content since); otherwise
+    from the order itself. Status, customer and fulfilment are always read from the order."""
     payload = event.payload
     if payload.get("live") is False:
         return
     order_id = str(payload["order_id"])
-    if session.get(LoyaltyOrderEarning, order_id) is not None:
+    if session.scalar(select(_EARNINGS.c.order_id).where(_EARNINGS.c.order_id == order_id)) is not None:
         return
-    order = get_order(session, order_id)
-    if order.status == "cancelled":
+    state = get_order_state(session, order_id)
+    if state.status == "cancelled":
         return
-    settings = settings_for(session, order.market_code, order.currency)
+    shape = (
+        payload_shape(payload)
+        if state.content_hash and payload.get("content_hash") == state.content_hash
+        else None
+    )
+    if shape is None:
+        shape = order_shape(get_order(session, order_id))
+    settings = settings_for(session, shape.market_code, shape.currency)
     if settings is None:
         return
     try:
-        account = ensure_account(session, order.customer_id)
+        account = ensure_account(session, state.customer_id)
     except (NotEnrolled, AccountClosed, CustomerErased):
         return
-    _lock(session, account.id)
-    earning, day = compute_order(session, order_shape(order), settings, account)
+    specs = active_specs(session)
+    if settings.cap_per_day is not None or any(s.limit_per_customer is not None for s in specs):
+        _lock(session, account.id)  # before reading what the caps and limits depend on
+    earning, day = compute_order(session, shape, settings, account)
     row = LoyaltyOrderEarning(
-        order_id=order.id,
+        order_id=order_id,
         account_id=account.id,
         market_code=settings.market_code,
-        currency=order.currency,
+        currency=shape.currency,
         earn_day=day,
         points=earning.points,
         status="pending",
-        placed_at=order.placed_at,
+        placed_at=shape.placed_at,
         explanation={"reasons": earning.explanation()},
     )
     session.add(row)
     session.flush()
-    session.add_all(
-        LoyaltyOrderLine(
-            order_id=order.id, line_id=ln.id, quantity=ln.quantity, points=earning.lines.get(ln.id, 0)
+    if shape.lines:
+        session.execute(
+            _LINES.insert(),
+            [
+                {
+                    "order_id": order_id,
+                    "line_id": line_id,
+                    "quantity": quantity,
+                    "points": earning.lines.get(line_id, 0),
+                    "reversed_quantity": 0,
+                    "reversed_points": 0,
+                }
+                for line_id, _, _, quantity, _ in shape.lines
+            ],
         )
-        for ln in order.lines
-    )
     if earning.points > 0:
         delta = _Delta(pending=earning.points)
         _apply(session, account.id, delta)
@@ -453,18 +522,19 @@ def on_order_placed(session: Session, event: DomainEvent) -> None:
             account.id,
             "earn",
             delta,
-            key=f"order:{order.id}:earn",
+            key=f"order:{order_id}:earn",
             source="order",
-            source_id=order.id,
+            source_id=order_id,
             reason="order placed",
             data={"explanation": earning.explanation()},
-            occurred_at=order.placed_at,
+            occurred_at=shape.placed_at,
         )
-    limits = {s.id: s.limit_per_customer for s in active_specs(session)}
-    _count_uses(session, account.id, earning.bonus_rule_ids, limits)
+    if earning.bonus_rule_ids:
+        limits = {s.id: s.limit_per_customer for s in specs}
+        _count_uses(session, account.id, earning.bonus_rule_ids, limits)
     session.flush()
-    if order.fulfilled_at is not None:
-        _schedule_vest(session, row, order.fulfilled_at)
+    if state.fulfilled_at is not None:
+        _schedule_vest(session, row, state.fulfilled_at)
     if _programme_row(session).tier_basis == "spend":
         evaluate_tier(session, account.id)
 

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, select, table, update
+from sqlalchemy import column as table_column
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,8 +33,8 @@ from patron.core.errors import Conflict, ValidationFailed
 from patron.core.i18n import N_
 from patron.core.ids import new_id
 from patron.core.money import is_known_currency
-from patron.core.outbox import emit_event
-from patron.customers import CustomerErased, get_customer, record_interaction, set_traits
+from patron.core.outbox import batch_memo, emit_event
+from patron.customers import CustomerErased, CustomerNotFound, record_interaction, set_traits
 from patron.loyalty import events, rules
 from patron.loyalty.contracts import (
     TRAIT_SOURCE,
@@ -69,10 +70,26 @@ _ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
 _LOTS = cast(Table, LoyaltyLot.__table__)
 _REDEMPTIONS = cast(Table, LoyaltyRedemption.__table__)
 
+#: the columns of the customers table that enrolment reads (a light read; the customers package
+#: owns the table and its model)
+_CUSTOMERS = table("customers", table_column("id"), table_column("merged_into_id"), table_column("erased_at"))
+
 MAX_KEY = 300
 _RETRIES = 20
 
 T = TypeVar("T")
+
+
+def memoised(session: Session, key: tuple[Any, ...], load: Callable[[], T]) -> T:
+    """``load()`` once per dispatch batch (see :func:`patron.core.outbox.batch_memo`); outside a
+    batch — requests, commands, tests — every call loads. For read-mostly configuration only."""
+    memo = batch_memo(session)
+    if memo is None:
+        return load()
+    full = ("loyalty", *key)
+    if full not in memo:
+        memo[full] = load()
+    return cast(T, memo[full])
 
 
 def _invalid(loc: list[str | int], msg: str, code: str) -> ValidationFailed:
@@ -83,7 +100,12 @@ def _invalid(loc: list[str | int], msg: str, code: str) -> ValidationFailed:
 
 
 def _programme_row(session: Session) -> LoyaltyProgramme:
+    memo = batch_memo(session)
+    if memo is not None and ("loyalty", "programme") in memo:
+        return cast(LoyaltyProgramme, memo["loyalty", "programme"])
     row = session.get(LoyaltyProgramme, PROGRAMME_ID)
+    if row is not None and memo is not None:
+        memo["loyalty", "programme"] = row  # a strong reference keeps it in the identity map
     if row is None:
         row = LoyaltyProgramme(id=PROGRAMME_ID)
         session.add(row)
@@ -221,6 +243,12 @@ def get_market_settings(session: Session, market_code: str) -> MarketSettingsVie
 
 def settings_for(session: Session, market_code: str | None, currency: str) -> MarketSettingsView | None:
     """The settings that apply to an order: its market's, else the first market in its currency."""
+    return memoised(
+        session, ("settings", market_code, currency), lambda: _settings_for(session, market_code, currency)
+    )
+
+
+def _settings_for(session: Session, market_code: str | None, currency: str) -> MarketSettingsView | None:
     row = None
     if market_code is not None:
         row = session.scalar(select(LoyaltyMarket).where(LoyaltyMarket.market_code == market_code))
@@ -313,16 +341,30 @@ def new_card_number() -> str:
     return body + _luhn_digit(body)
 
 
+def _customer_link(session: Session, customer_id: str) -> tuple[str | None, bool]:
+    """(merged into, erased) of a customer; :class:`CustomerNotFound` if there is none."""
+    row = None
+    if 0 < len(customer_id) <= 36 and "\x00" not in customer_id:
+        row = session.execute(
+            select(_CUSTOMERS.c.merged_into_id, _CUSTOMERS.c.erased_at).where(_CUSTOMERS.c.id == customer_id)
+        ).first()
+    if row is None:
+        raise CustomerNotFound(f"no customer with id {customer_id!r}")
+    return (None if row[0] is None else str(row[0])), row[1] is not None
+
+
 def _current_customer(session: Session, customer_id: str) -> str:
     """The customer that holds the history now (merges followed); erased customers are refused."""
-    view = get_customer(session, customer_id)
-    seen = {view.id}
-    while view.merged_into_id is not None and view.merged_into_id not in seen:
-        view = get_customer(session, view.merged_into_id)
-        seen.add(view.id)
-    if view.erased_at is not None:
+    current = customer_id
+    merged_into, erased = _customer_link(session, current)
+    seen = {current}
+    while merged_into is not None and merged_into not in seen:
+        current = merged_into
+        merged_into, erased = _customer_link(session, current)
+        seen.add(current)
+    if erased:
         raise CustomerErased("the customer was erased")
-    return view.id
+    return current
 
 
 def _account_row(session: Session, customer_id: str) -> LoyaltyAccount | None:
@@ -643,10 +685,19 @@ def _once(session: Session) -> Iterator[None]:
         yield
 
 
-def _keyed(session: Session, key: str, work: Callable[[], T], replay: Callable[[LoyaltyEntry], T]) -> T:
+def _keyed(
+    session: Session,
+    key: str,
+    work: Callable[[], T],
+    replay: Callable[[LoyaltyEntry], T],
+    *,
+    looked_up: bool = False,
+) -> T:
     """Run ``work`` once per idempotency key: an existing key replays; losing a race on the key to a
-    concurrent transaction rolls this attempt back and replays the winner."""
-    existing = find_entry(session, key)
+    concurrent transaction rolls this attempt back and replays the winner. ``looked_up``: the caller
+    has just found no record written under the key in the same transaction as the entry would be
+    (so the entry cannot exist either); the unique key still settles a race."""
+    existing = None if looked_up else find_entry(session, key)
     if existing is not None:
         return replay(existing)
     try:
@@ -937,6 +988,7 @@ def redeem_points(
     expire_due(session, account_id=account.id)
 
     def work() -> RedemptionView:
+        redemption_id = new_id()
         entry = debit(
             session,
             account.id,
@@ -944,12 +996,13 @@ def redeem_points(
             kind="hold" if hold else "redeem",
             key=key,
             source="redemption",
+            source_id=redemption_id,
             held=points if hold else 0,
             redeemed=0 if hold else points,
         )
         value = None if settings is None else rules.point_value(points, settings.point_value_amount)
         row = LoyaltyRedemption(
-            id=new_id(),
+            id=redemption_id,
             account_id=account.id,
             kind="points",
             points=points,
@@ -961,8 +1014,6 @@ def redeem_points(
             idempotency_key=key,
         )
         session.add(row)
-        session.flush()
-        entry.source_id = row.id
         session.flush()
         emit_event(
             session,
@@ -982,7 +1033,8 @@ def redeem_points(
         assert row is not None
         return _replay_redemption(row, account, points)
 
-    return _keyed(session, key, work, replay)
+    # no redemption under the key (looked up above), so no ledger entry under it either
+    return _keyed(session, key, work, replay, looked_up=True)
 
 
 def _replay_redemption(row: LoyaltyRedemption, account: LoyaltyAccount, points: int) -> RedemptionView:

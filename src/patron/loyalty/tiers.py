@@ -25,7 +25,7 @@ from patron.core.money import parse_decimal
 from patron.core.outbox import emit_event
 from patron.loyalty import events, rules
 from patron.loyalty.models import LoyaltyAccount, LoyaltyEntry, LoyaltyTier
-from patron.loyalty.service import _ACCOUNTS, _programme_row, publish_account
+from patron.loyalty.service import _ACCOUNTS, _programme_row, memoised, publish_account
 
 TIER_CODE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,49}$")
 LANGUAGES = ("en", "vi", "hu", "th")
@@ -330,6 +330,10 @@ def review_tiers(session: Session, *, at: datetime | None = None, batch: int = 5
 
 def tier_multiplier_specs(session: Session) -> list[rules.RuleSpec]:
     """Tier benefits as multiplier rules (a member of a tier earns ``multiplier`` × on orders)."""
+    return list(memoised(session, ("tier_specs",), lambda: _tier_multiplier_specs(session)))
+
+
+def _tier_multiplier_specs(session: Session) -> list[rules.RuleSpec]:
     return [
         rules.RuleSpec(
             id=f"tier:{v.code}",

@@ -59,5 +59,8 @@ def create_app(database_url: str | None = None, *, dispatch: bool | None = None)
     from patron.web.ui import install_ui
 
     install_ui(app)
+    from patron.web.portal import install_portal
+
+    install_portal(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -18,6 +19,18 @@ from patron.core.errors import PatronError, ValidationFailed
 log = logging.getLogger("patron.web")
 
 PROBLEM_MEDIA = "application/problem+json"
+
+#: paths that carry a bearer token (customer portal links): never logged nor echoed in full
+_TOKEN_PATH = re.compile(r"^(/portal/t/)[^?#\s]+")
+
+
+def redact_path(path: str) -> str:
+    """``/portal/t/{token}`` → ``/portal/t/[redacted]``; other paths unchanged."""
+    return _TOKEN_PATH.sub(r"\1[redacted]", path)
+
+
+def _instance(request: Request) -> str:
+    return redact_path(request.url.path)
 
 
 class Problem(BaseModel):
@@ -103,7 +116,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             extra["errors"] = _clean_errors(exc.errors)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem_response(
-            exc.status, exc.code, exc.detail, instance=request.url.path, extra=extra, headers=headers
+            exc.status, exc.code, exc.detail, instance=_instance(request), extra=extra, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -114,7 +127,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             or "invalid request"
         )
         return problem_response(
-            422, "validation_failed", detail, instance=request.url.path, extra={"errors": errors}
+            422, "validation_failed", detail, instance=_instance(request), extra={"errors": errors}
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -126,13 +139,13 @@ def install_problem_handlers(app: FastAPI) -> None:
                 422,
                 "invalid_body",
                 detail,
-                instance=request.url.path,
+                instance=_instance(request),
                 extra={"errors": [{"loc": ["body"], "msg": detail, "type": "invalid_body"}]},
             )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(
-            exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers
+            exc.status_code, code, str(exc.detail), instance=_instance(request), headers=headers
         )
 
     @app.exception_handler(StaleDataError)
@@ -141,18 +154,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         if request.headers.get("If-Match"):
             return problem_response(
                 412, "etag_mismatch", "the resource changed since you read it (ETag mismatch)",
-                instance=request.url.path,
+                instance=_instance(request),
             )  # fmt: skip
         return problem_response(
             409, "concurrent_update", "the resource was changed by another request; read it again and retry",
-            instance=request.url.path,
+            instance=_instance(request),
         )  # fmt: skip
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, _instance(request))
         return problem_response(
-            500, "internal_error", "an unexpected error occurred", instance=request.url.path
+            500, "internal_error", "an unexpected error occurred", instance=_instance(request)
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -66,15 +66,29 @@ async def write_gate(request: Request, write: bool) -> AsyncIterator[None]:
         yield
 
 
+_READ_ONLY = "__patron_read_only__"
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+
+
+def read_only(endpoint: EndpointT) -> EndpointT:
+    """Mark a POST endpoint that only reads (``/coupons/validate``, ``/loyalty/simulate``: a body too
+    rich for a query string): it runs in a read unit of work — no write lock on SQLite, no write slot —
+    and, having no effect to repeat, ignores ``Idempotency-Key`` (nothing is stored)."""
+    setattr(endpoint, _READ_ONLY, True)
+    return endpoint
+
+
 class PatronRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
         route_id = f"{','.join(sorted(self.methods or []))} {self.path_format}"
+        reads_only = bool(getattr(self.endpoint, _READ_ONLY, False))
 
         async def handler(request: Request) -> Response:
             db: Database = request.app.state.database
-            write = request.method not in SAFE
-            key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
+            write = request.method not in SAFE and not reads_only
+            keyed = request.method == "POST" and not reads_only
+            key = request.headers.get(IDEMPOTENCY_HEADER) if keyed else None
             digest = ""
             if key is not None:
                 idempotency.validate_key(key)

@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from patron.core import idempotency, outbox
+from patron.analytics import jobs as analytics_jobs
+from patron.core import idempotency, outbox, ratelimit
 from patron.core.db import Database
 from patron.core.settings import get_settings
+from patron.worker import analytics
 
 log = logging.getLogger("patron.worker")
 
@@ -38,9 +40,22 @@ def scheduled_jobs(db: Database) -> list[Callable[[], None]]:
         with db.unit_of_work() as session:
             outbox.purge_dispatched(session, timedelta(days=get_settings().outbox_retention_days))
 
-    jobs: list[Callable[[], None]] = [_every(3600, purge), _every(3600, purge_events)]
+    def nightly_analytics() -> None:
+        # claims the run and launches it in a process of its own: never blocks the dispatcher
+        analytics.nightly_job(db)
+
+    def purge_rate_limits() -> None:
+        with db.unit_of_work() as session:
+            ratelimit.purge_idle(session)
+
+    jobs: list[Callable[[], None]] = [
+        _every(3600, purge),
+        _every(3600, purge_events),
+        _every(3600, purge_rate_limits),
+    ]
+    jobs.append(_every(analytics_jobs.CHECK_EVERY, nightly_analytics))
     # domain jobs: each domain may expose ``scheduled_jobs(db) -> list[(seconds, callable)]``
-    for name in ("patron.commerce", "patron.loyalty", "patron.imports", "patron.analytics.jobs"):
+    for name in ("patron.commerce", "patron.loyalty", "patron.imports"):
         module = importlib.import_module(name)
         factory = getattr(module, "scheduled_jobs", None)
         if factory is not None:

@@ -122,3 +122,34 @@ def test_pareto_nbd_series_and_quadrature_agree(params: list[float]) -> None:
     v2, g2 = _log_j_quadrature(*params, x, t)
     np.testing.assert_allclose(v2, v1, rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-12)
+
+
+def test_a_fit_stopped_on_a_ridge_is_followed_to_the_shape_bound_only_when_no_worse() -> None:
+    """Where the optimiser stops short of the bound (its tolerances, and so the point, depend on
+    rounding), the pair moves to the bound with its ratio kept — but only if the likelihood there is no
+    lower, and only from within RIDGE_REACH of it."""
+    from patron.analytics.models._base import RIDGE_REACH
+
+    model = ParetoNBDModel()
+    upper = np.array([MAX_SHAPE, np.inf, MAX_SHAPE, np.inf])
+    stopped = np.array([0.5, 2.0, MAX_SHAPE / 2, MAX_SHAPE * 10])
+
+    def rising(p: np.ndarray) -> tuple[float, np.ndarray]:  # grows along the (s, beta) ridge
+        return -1.0 / p[2], np.zeros(4)
+
+    params, value = model._follow_ridges(rising, stopped, rising(stopped)[0], upper)
+    assert params[2] == MAX_SHAPE
+    assert params[3] == pytest.approx(MAX_SHAPE * 20)
+    assert params[2] / params[3] == pytest.approx(stopped[2] / stopped[3])
+    assert value == rising(params)[0]
+    assert list(params[:2]) == [0.5, 2.0]
+
+    def falling(p: np.ndarray) -> tuple[float, np.ndarray]:
+        return 1.0 / p[2], np.zeros(4)
+
+    kept, _ = model._follow_ridges(falling, stopped, falling(stopped)[0], upper)
+    assert list(kept) == list(stopped)
+    far = stopped.copy()
+    far[2] = MAX_SHAPE / (RIDGE_REACH * 2)
+    untouched, _ = model._follow_ridges(rising, far, rising(far)[0], upper)
+    assert list(untouched) == list(far)

@@ -18,6 +18,9 @@ from patron.analytics.models._special import (
 )
 from patron.analytics.models.errors import InvalidSummary, ModelNotFitted
 
+#: How far below the shape bound (as a factor) a fit that stopped on a ridge is followed to the bound.
+RIDGE_REACH = 10.0
+
 
 class TransactionModel(ABC):
     """A buy-till-you-die model of repeat purchases fitted by maximum likelihood.
@@ -31,6 +34,11 @@ class TransactionModel(ABC):
     param_names: tuple[str, ...]
     #: Which parameters are shapes (bounded by MAX_SHAPE); the others are time scales.
     shape_params: tuple[bool, ...]
+    #: Pairs of parameters whose growth together (their ratio fixed) leads towards a homogeneous
+    #: population — (r, alpha): one purchase rate for all; (a, b) or (s, beta): one drop-out rate. The
+    #: likelihood rises ever more slowly along such a ridge, so the optimiser may stop on it short of
+    #: the shape bound, at a point that depends on rounding; :meth:`fit` then follows it to the bound.
+    ridges: tuple[tuple[int, int], ...] = ((0, 1), (2, 3))
 
     def __init__(self) -> None:
         self.params_: dict[str, float] = {}
@@ -63,12 +71,39 @@ class TransactionModel(ABC):
         params, value, iterations, at_bound = maximise_log_likelihood(
             log_likelihood, self._start(x, t_x, age), x.size, self.name, upper
         )
+        params, value = self._follow_ridges(log_likelihood, params, value, upper)
+        at_bound = at_bound | (params >= upper * (1 - 1e-9))
         self.params_ = {name: float(v) for name, v in zip(self.param_names, params, strict=True)}
         self.log_likelihood_ = float(value)
         self.n_customers_ = int(x.size)
         self.iterations_ = iterations
         self.at_bounds_ = tuple(name for name, hit in zip(self.param_names, at_bound, strict=True) if hit)
         return self
+
+    def _follow_ridges(
+        self,
+        log_likelihood: Callable[[FloatArray], tuple[float, FloatArray]],
+        params: FloatArray,
+        value: float,
+        upper: FloatArray,
+    ) -> tuple[FloatArray, float]:
+        """Where the fit stopped within a factor ``RIDGE_REACH`` of the shape bound along a ridge, move
+        the pair to the bound (ratio kept) if the likelihood there is no lower: the limit the optimiser
+        was heading for, reported by ``at_bounds_``, rather than a point where its tolerances ran out."""
+        for i, j in self.ridges:
+            bounded = [k for k in (i, j) if np.isfinite(upper[k])]
+            if not bounded:
+                continue
+            factor = float(min(upper[k] / params[k] for k in bounded))
+            if not 1.0 < factor <= RIDGE_REACH:
+                continue
+            candidate = params.copy()
+            candidate[[i, j]] *= factor
+            candidate[bounded] = np.minimum(candidate[bounded], upper[bounded])
+            reached, _ = log_likelihood(candidate)
+            if np.isfinite(reached) and reached >= value - 1e-12 * max(1.0, abs(value)):
+                params, value = candidate, float(reached)
+        return params, value
 
     def log_likelihood(
         self, params: npt.ArrayLike, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike

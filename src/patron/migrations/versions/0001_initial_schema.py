@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:15:36.904830
+Create Date: 2026-11-25 14:30:09.633884
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("active", sa.String(length=10), nullable=True),
         sa.Column("trigger", sa.String(length=20), nullable=False),
+        sa.Column("scope", sa.String(length=120), nullable=False),
+        sa.Column("market", sa.String(length=20), nullable=True),
+        sa.Column("segment_id", sa.String(length=36), nullable=True),
+        sa.Column("segment_name", sa.String(length=200), nullable=True),
+        sa.Column("nightly_on", sa.Date(), nullable=True),
         sa.Column(
             "options",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
@@ -49,14 +54,24 @@ def upgrade() -> None:
         sa.Column("actor_label", sa.String(length=255), nullable=False),
         sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_runs")),
-        sa.UniqueConstraint("active", name=op.f("uq_analytics_runs_active")),
+        sa.UniqueConstraint("active", "scope", name="uq_analytics_runs_active_scope"),
+        sa.UniqueConstraint("nightly_on", "scope", name="uq_analytics_runs_nightly_scope"),
     )
     with op.batch_alter_table("analytics_runs", schema=None) as batch_op:
         batch_op.create_index("ix_analytics_runs_created", ["created_at", "id"], unique=False)
+        batch_op.create_index("ix_analytics_runs_scope", ["scope", "status", "finished_at"], unique=False)
         batch_op.create_index("ix_analytics_runs_status", ["status"], unique=False)
 
+    op.create_table(
+        "app_secrets",
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("value", sa.String(length=200), nullable=False),
+        sa.Column("created_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_app_secrets")),
+    )
     op.create_table(
         "audit_log",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -389,6 +404,14 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "portal_access",
+        sa.Column("customer_id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("revoked_at", patron.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_portal_access")),
+    )
+    op.create_table(
         "products",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("sku", sa.String(length=100), nullable=False),
@@ -408,6 +431,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_products_category"), ["category"], unique=False)
         batch_op.create_index("ix_products_created", ["created_at", "id"], unique=False)
 
+    op.create_table(
+        "rate_limit_counters",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("window_start", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("previous_count", sa.Integer(), nullable=False),
+        sa.Column("updated_at", patron.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_counters")),
+    )
     op.create_table(
         "segments",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -1430,11 +1462,13 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("users")
     op.drop_table("segments")
+    op.drop_table("rate_limit_counters")
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.drop_index("ix_products_created")
         batch_op.drop_index(batch_op.f("ix_products_category"))
 
     op.drop_table("products")
+    op.drop_table("portal_access")
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_pending")
         batch_op.drop_index(batch_op.f("ix_outbox_events_name"))
@@ -1458,8 +1492,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_entity")
 
     op.drop_table("audit_log")
+    op.drop_table("app_secrets")
     with op.batch_alter_table("analytics_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_analytics_runs_status")
+        batch_op.drop_index("ix_analytics_runs_scope")
         batch_op.drop_index("ix_analytics_runs_created")
 
     op.drop_table("analytics_runs")

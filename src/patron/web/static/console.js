@@ -8,4 +8,11 @@
       event.preventDefault();
     }
   });
+  // A select with data-autosubmit submits its form when the choice changes (the form keeps a button).
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field instanceof HTMLSelectElement && field.dataset.autosubmit !== undefined && field.form) {
+      field.form.submit();
+    }
+  });
 })();

@@ -1,10 +1,14 @@
-"""Analytics console page: the runs, a "Run now" form, the latest completed run's headline figures and
-RFM segments (formatted in the viewer's language), and its full report in a sandboxed frame."""
+"""Analytics console page: a scope selector (all customers, each market, each saved segment), the
+runs of the chosen scope, a "Run now" form for it, the latest completed run's headline figures and RFM
+segments (formatted in the viewer's language), its full report (the charts) in a sandboxed frame, and
+the headline figures of every market side by side (the latest run of each market)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from babel import numbers as babel_numbers
 from fastapi import APIRouter, Request, Response
@@ -12,16 +16,30 @@ from fastapi.responses import HTMLResponse
 from starlette.background import BackgroundTask
 
 from patron.analytics.rfm import SEGMENTS
-from patron.analytics.runs import create_run, get_report, get_run, latest_completed_run, list_runs
+from patron.analytics.runs import (
+    ALL,
+    RunOptions,
+    RunView,
+    create_run,
+    get_report,
+    get_run,
+    latest_completed_run,
+    latest_market_runs,
+    list_runs,
+    scope_key,
+)
 from patron.auth import Perm, Principal
 from patron.core.audit import Actor
-from patron.core.errors import PatronError
+from patron.core.business import get_business, list_markets
+from patron.core.errors import NotFound, PatronError
 from patron.core.i18n import N_, babel_locale
 from patron.core.money import Money
+from patron.customers import list_segments
 from patron.web.api.v1.analytics import run_analytics_job
 from patron.web.ui.base import (
     Allowed,
     ConsoleRoute,
+    Form,
     UiSession,
     error_message,
     redirect,
@@ -124,6 +142,64 @@ def market_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def comparison_rows(runs: dict[str, RunView], language: str) -> list[dict[str, Any]]:
+    """Headline figures of each market's latest run, side by side."""
+    rows = []
+    for market, run in runs.items():
+        results = run.results or {}
+        currency = results.get("currency")
+        kpis = results.get("kpis") or {}
+        clv = (results.get("predictions") or {}).get("clv") or {}
+        rows.append(
+            {
+                "market": market,
+                "run": run,
+                "customers": results.get("customers"),
+                "retention": _percent(kpis.get("retention_rate"), language),
+                "churn": _percent(kpis.get("churn_rate"), language),
+                "repeat": _percent(kpis.get("repeat_purchase_rate"), language),
+                "aov": _money(kpis.get("average_order_value"), currency),
+                "clv_simple": _money(kpis.get("clv_simple"), currency),
+                "clv_predicted": _money(clv.get("mean"), currency),
+            }
+        )
+    return rows
+
+
+def scope_choices(db: UiSession) -> list[dict[str, Any]]:
+    """The scopes a viewer can pick: all customers, each market, each saved segment (by name)."""
+    choices: list[dict[str, Any]] = [{"value": ALL, "kind": "all", "label": None}]
+    for market in list_markets(db):
+        choices.append(
+            {"value": scope_key(market.code), "kind": "market", "label": f"{market.name} ({market.code})"}
+        )
+    cursor: str | None = None
+    while True:
+        page = list_segments(db, cursor=cursor, limit=200)
+        for segment in page.items:
+            choices.append({"value": scope_key(None, segment.id), "kind": "segment", "label": segment.name})
+        cursor = page.next_cursor
+        if cursor is None or len(choices) > 1000:
+            break
+    return choices
+
+
+def _scope_options(scope: str) -> RunOptions:
+    """The run options of a scope chosen in the console (``all``, ``market:VN``, ``segment:<id>``)."""
+    market: str | None = None
+    segment_id: str | None = None
+    if scope != ALL:
+        for part in scope.split("/"):
+            kind, _, value = part.partition(":")
+            if kind == "market" and value:
+                market = value
+            elif kind == "segment" and value:
+                segment_id = value
+            else:
+                raise NotFound(f"no analytics scope {scope!r}", code="not_found")
+    return RunOptions(market=market, segment_id=segment_id)
+
+
 def _page(
     request: Request,
     db: UiSession,
@@ -131,16 +207,37 @@ def _page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    scope: str | None = None,
 ) -> HTMLResponse:
     language: str = request.state.language
     chosen = request.query_params.get("run")
-    shown = get_run(db, chosen) if chosen else latest_completed_run(db)
+    scope = scope or request.query_params.get("scope") or ALL
+    if chosen:
+        shown: RunView | None = get_run(db, chosen)
+        assert shown is not None
+        scope = shown.scope
+    else:
+        _scope_options(scope)  # a malformed scope is a 404
+        shown = latest_completed_run(db, scope)
     results = shown.results if shown is not None and shown.status == "completed" else None
+    choices = scope_choices(db)
+    reporting = get_business(db).reporting_currency
+    market_currency = next(
+        (m.currency for m in list_markets(db) if m.code == _scope_options(scope).market), None
+    )
+    known = {c["value"] for c in choices}
+    if scope not in known:  # a run of a segment deleted since, or of a market and a segment
+        choices.append({"value": scope, "kind": "other", "label": scope})
     return render(
         request,
         "analytics/index.html",
         {
-            "runs": list_runs(db, limit=20),
+            "runs": list_runs(db, limit=20, scope=scope),
+            "scope": scope,
+            "scopes": choices,
+            "reporting_currency": reporting,
+            "market_currency": market_currency if market_currency != reporting else None,
+            "comparison": comparison_rows(latest_market_runs(db), language),
             "shown": shown,
             "results": results,
             "kpis": headline(results, language) if results else [],
@@ -164,14 +261,27 @@ def analytics_page(
 
 
 @router.post("/analytics", response_class=HTMLResponse)
-def run_now(request: Request, db: UiSession, viewer: Principal = Allowed(Perm.ANALYTICS_RUN)) -> Response:
+def run_now(
+    request: Request, db: UiSession, form: Form, viewer: Principal = Allowed(Perm.ANALYTICS_RUN)
+) -> Response:
+    scope = str(form.get("scope") or ALL)
+    currency = str(form.get("currency") or "reporting")
     try:
-        view = create_run(db, actor=Actor("user", viewer.user_id, viewer.email))
+        options = replace(_scope_options(scope), currency=currency)
+        view = create_run(db, options, actor=Actor("user", viewer.user_id, viewer.email))
     except PatronError as exc:
         return _page(
-            request, db, viewer, error=error_message(exc, request.state.language), status_code=exc.status
+            request,
+            db,
+            viewer,
+            error=error_message(exc, request.state.language),
+            status_code=exc.status,
+            scope=scope,
         )
-    response = redirect("/analytics?flash=analytics_queued")
+    target = "/analytics?flash=analytics_queued"
+    if view.scope != ALL:
+        target = "/analytics?" + urlencode({"scope": view.scope, "flash": "analytics_queued"})
+    response = redirect(target)
     response.background = BackgroundTask(run_analytics_job, request.app.state.database, view.id)
     return response
 

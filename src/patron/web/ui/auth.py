@@ -13,7 +13,8 @@ from patron.auth import (
     update_user,
 )
 from patron.core.errors import TooManyRequests, Unauthenticated
-from patron.core.i18n import LANGUAGES
+from patron.core.i18n import LANGUAGES, N_, gettext_for
+from patron.core.ratelimit import hit, parse_rate, refund
 from patron.core.settings import get_settings
 from patron.web.security import SESSION_COOKIE
 from patron.web.ui.base import (
@@ -34,6 +35,12 @@ from patron.web.ui.base import (
 
 public = APIRouter(route_class=PublicRoute, include_in_schema=False)
 private = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+LOGIN_RATE_LIMITED = N_("Too many failed logins from your network. Wait a few minutes and try again.")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _home(request: Request) -> str:
@@ -73,14 +80,34 @@ def login(request: Request, db: UiSession, form: Form) -> Response:
     email = str(form.get("email") or "").strip()
     password = str(form.get("password") or "")
     next_url = safe_next(str(form.get("next") or ""), "/")
+    # Failed logins are limited per (client address, email) and, more loosely, per client address (a
+    # password spray). Both hits are counted before the password is checked — one atomic upsert each,
+    # so concurrent guesses cannot all slip past a read — and given back when the login succeeds.
+    # Someone else failing from the same address (an office NAT) does not block a colleague until
+    # the looser per-address limit is reached; each account also locks itself after its own failures.
+    settings, client = get_settings(), _client(request)
+    limits = [
+        (parse_rate(settings.rate_limit_login_email), f"login:ip-email:{client}:{email.lower()[:120]}"),
+        (parse_rate(settings.rate_limit_login), f"login:ip:{client}"),
+    ]
+    for rate, key in limits:  # the per-address budget is not spent on tries the first limit refuses
+        decision = hit(db, key, rate)
+        if not decision.allowed:
+            request.state.force_commit = True  # refused tries count too
+            message = gettext_for(request.state.language)(LOGIN_RATE_LIMITED)
+            page = _login_page(request, email=email, error=message, status_code=429)
+            page.headers["Retry-After"] = str(decision.retry_after)
+            return page
     try:
         user = authenticate(db, email, password)
     except (Unauthenticated, TooManyRequests) as exc:
-        request.state.force_commit = True  # keep the failure count and the lockout
+        request.state.force_commit = True  # keep the failure count, the lockout and the rate-limit hits
         status = 429 if isinstance(exc, TooManyRequests) else 401
         return _login_page(
             request, email=email, error=error_message(exc, request.state.language), status_code=status
         )
+    for rate, key in limits:
+        refund(db, key, rate)  # only failures count
     _, secret = open_console_session(db, user)
     response = redirect(next_url)
     set_cookie(response, SESSION_COOKIE, secret, max_age=get_settings().session_max_age_seconds)

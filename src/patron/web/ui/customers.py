@@ -1,9 +1,11 @@
 """Customers: the searchable list and the customer 360 page (profile, consent, traits, timeline,
-orders, subscriptions), with forms to add a note and record consent."""
+orders, subscriptions, the loyalty card), with forms to add a note, record consent, adjust points and
+redeem a reward for the customer."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from decimal import ROUND_CEILING
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,8 +14,11 @@ from fastapi.responses import HTMLResponse
 
 from patron.auth import Perm, Principal
 from patron.commerce import get_order_stats, list_orders, list_subscriptions
+from patron.core.business import get_business, list_markets
 from patron.core.errors import NotFound, PatronError, ValidationFailed
-from patron.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, gettext_for
+from patron.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, format_decimal, format_money, gettext_for
+from patron.core.ids import new_id
+from patron.core.money import Money
 from patron.customers import (
     CONSENT_CHANNELS,
     CONSENT_STATUSES,
@@ -29,6 +34,19 @@ from patron.customers import (
     record_interaction,
     salutation,
 )
+from patron.loyalty import (
+    adjust_points,
+    expiring_points_of,
+    get_account,
+    list_entries,
+    list_redemptions,
+    list_rewards,
+    redeem_reward,
+    reward_name,
+    reward_use_counts,
+    tier_name,
+    tier_progress,
+)
 from patron.web.ui.base import (
     Allowed,
     ConsoleRoute,
@@ -37,13 +55,19 @@ from patron.web.ui.base import (
     error_message,
     field_errors,
     redirect,
+    register_flash,
     register_nav,
     render,
 )
+from patron.web.ui.loyalty_config import FORM_EXPIRED, FORM_USED, MAX_FORM_KEY, console_key
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 register_nav("people", N_("Customers"), "/customers", Perm.CUSTOMERS_READ, 10)
+register_flash("card_points_adjusted", N_("Points adjusted."))
+register_flash(
+    "reward_redeemed", N_("Reward redeemed: give the customer the code shown on the loyalty card.")
+)
 
 PURPOSE_LABELS: dict[str, str] = {
     "marketing": N_("Marketing"),
@@ -92,12 +116,28 @@ INTERACTION_LABELS: dict[str, str] = {
     "subscription.started": N_("Subscription started"),
     "subscription.cancelled": N_("Subscription cancelled"),
 }
+ENTRY_LABELS: dict[str, str] = {
+    "earn": N_("Points pending"),
+    "vest": N_("Points earned"),
+    "redeem": N_("Points redeemed"),
+    "expire": N_("Points expired"),
+    "adjust": N_("Points adjusted"),
+    "reverse": N_("Points reversed"),
+    "hold": N_("Points held"),
+    "capture": N_("Held points spent"),
+    "release": N_("Held points released"),
+    "transfer": N_("Points transferred"),
+    "opening": N_("Opening points balance"),
+    "forfeit": N_("Points forfeited"),
+    "settle": N_("Points debt paid"),
+}
 LABELS = {
     "PURPOSE_LABELS": PURPOSE_LABELS,
     "CHANNEL_LABELS": CHANNEL_LABELS,
     "CONSENT_LABELS": CONSENT_LABELS,
     "ORDER_STATUS_LABELS": ORDER_STATUS_LABELS,
     "INTERACTION_LABELS": INTERACTION_LABELS,
+    "ENTRY_LABELS": ENTRY_LABELS,
 }
 
 
@@ -146,6 +186,76 @@ def _consent_grid(states: list[Any]) -> dict[tuple[str, str], Any]:
     return {(s.purpose, s.channel): s for s in states}
 
 
+def _home_market(db: UiSession, customer: CustomerView) -> str | None:
+    """The market a console redemption is made in: the one in the customer's country, if any."""
+    return next(
+        (m.code for m in list_markets(db) if customer.country and m.country == customer.country), None
+    )
+
+
+def _loyalty_card(
+    request: Request,
+    db: UiSession,
+    viewer: Principal,
+    customer: CustomerView,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """The loyalty card's content: balances, tier and progress, points expiring within 30 days, the
+    last ledger movements and reward codes, and what staff may do (adjust, redeem)."""
+    if not viewer.can(Perm.LOYALTY_READ) or customer.erased_at is not None:
+        return None
+    language = request.state.language
+    account = get_account(db, customer.id)
+    if not account.enrolled:
+        return {"account": account, "enrolled": False}
+    progress = tier_progress(db, customer.id)
+    gettext = gettext_for(language)
+    progress_text = None
+    if progress.next is not None and progress.remaining is not None:
+        next_name = tier_name(progress.next, language)
+        if progress.basis == "spend":
+            amount = format_money(Money(progress.remaining, get_business(db).reporting_currency), language)
+            progress_text = gettext(N_("%(amount)s more spend to %(tier)s")) % {
+                "amount": amount,
+                "tier": next_name,
+            }
+        else:
+            points = format_decimal(progress.remaining.to_integral_value(rounding=ROUND_CEILING), language)
+            progress_text = gettext(N_("%(points)s points to %(tier)s")) % {
+                "points": points,
+                "tier": next_name,
+            }
+    market = _home_market(db, customer)
+    can_operate = viewer.can(Perm.LOYALTY_OPERATE)
+    rewards: list[tuple[str, str, int]] = []
+    if can_operate and account.available > 0:
+        used = reward_use_counts(db, customer.id)
+        rewards = [
+            (r.id, reward_name(r, language), r.cost_points)
+            for r in list_rewards(db, customer_id=customer.id, market=market)
+            if r.cost_points <= account.available
+            and (r.limit_per_customer is None or used.get(r.id, 0) < r.limit_per_customer)
+        ]
+    return {
+        "account": account,
+        "enrolled": True,
+        "tier": None if progress.current is None else tier_name(progress.current, language),
+        "progress": progress,
+        "progress_text": progress_text,
+        "expiring": expiring_points_of(db, customer.id, within_days=30),
+        "entries": list_entries(db, customer.id, limit=5).items,
+        "codes": [r for r in list_redemptions(db, customer.id, limit=3) if r.code],
+        "can_adjust": can_operate,
+        "rewards": rewards,
+        "redeem_key": new_id(),
+        "adjust_key": new_id(),
+        "errors": errors or {},
+        "values": values or {"points": "", "reason": ""},
+    }
+
+
 def _customer_page(
     request: Request,
     db: UiSession,
@@ -156,6 +266,8 @@ def _customer_page(
     consent_errors: dict[str, list[str]] | None = None,
     consent_values: dict[str, str] | None = None,
     note: str = "",
+    loyalty_errors: dict[str, list[str]] | None = None,
+    loyalty_values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     cursor = request.query_params.get("cursor") or None
@@ -197,6 +309,9 @@ def _customer_page(
             "consent_errors": consent_errors or {},
             "consent_values": consent_values or {},
             "note": note,
+            "loyalty": _loyalty_card(
+                request, db, viewer, customer, errors=loyalty_errors, values=loyalty_values
+            ),
             **LABELS,
         },
         status_code=status_code,
@@ -313,3 +428,124 @@ def add_consent(
             status_code=422,
         )
     return redirect(f"/customers/{customer.id}?flash=consent_recorded#consent")
+
+
+# --- the loyalty card's actions ----------------------------------------------------------------------
+
+
+@router.post("/customers/{customer_id}/loyalty/adjust", response_class=HTMLResponse)
+def adjust_loyalty_points(
+    request: Request,
+    customer_id: str,
+    db: UiSession,
+    form: Form,
+    viewer: Principal = Allowed(Perm.LOYALTY_OPERATE),
+) -> Response:
+    """A manual adjustment from the customer page (audited by the ledger, with its reason). The form
+    carries an idempotency key drawn when the page was rendered, so a double submit (or a retried
+    post) adjusts once; a post without one (a script) is not deduplicated, as in the API."""
+    customer = _load(db, customer_id)
+    values = {k: str(form.get(k) or "").strip() for k in ("points", "reason")}
+    key = str(form.get("idempotency_key") or "").strip()
+    language = request.state.language
+    if len(key) > MAX_FORM_KEY:
+        msg = gettext_for(language)(FORM_EXPIRED)
+        return _customer_page(
+            request, db, viewer, customer, loyalty_errors={"": [msg]}, loyalty_values=values, status_code=422
+        )
+    try:
+        points = int(values["points"])
+    except ValueError:
+        msg = gettext_for(language)(N_("Enter a whole number."))
+        return _customer_page(
+            request,
+            db,
+            viewer,
+            customer,
+            loyalty_errors={"points": [msg]},
+            loyalty_values=values,
+            status_code=422,
+        )
+    try:
+        adjust_points(db, customer.id, points, reason=values["reason"], key=console_key(viewer, key))
+    except PatronError as exc:
+        db.rollback()
+        return _customer_page(
+            request,
+            db,
+            viewer,
+            customer,
+            loyalty_errors=_loyalty_errors(exc, language, ADJUST_MESSAGES),
+            loyalty_values=values,
+            status_code=422 if exc.status == 422 else 409,
+        )
+    return redirect(f"/customers/{customer.id}?flash=card_points_adjusted#loyalty")
+
+
+# Refusals of a redemption, as staff read them.
+REDEEM_MESSAGES: dict[str, str] = {
+    "insufficient_points": N_("The customer does not have enough points."),
+    "inactive": N_("This reward is not offered any more."),
+    "tier": N_("This reward is for members of another tier."),
+    "market": N_("This reward is not offered in the customer's market."),
+    "out_of_stock": N_("This reward is out of stock."),
+    "limit_reached": N_("The customer has redeemed this reward as often as allowed."),
+    "idempotency_key_reused": N_("This form was already used for another redemption. Reload the page."),
+}
+
+
+# Refusals of an adjustment: a form sent again with other values under its key.
+ADJUST_MESSAGES: dict[str, str] = {
+    "insufficient_points": REDEEM_MESSAGES["insufficient_points"],
+    "idempotency_key_reused": FORM_USED,
+}
+
+
+def _loyalty_errors(
+    exc: PatronError, language: str, messages: dict[str, str] = REDEEM_MESSAGES
+) -> dict[str, list[str]]:
+    reason = exc.extra.get("reason")
+    msgid = messages.get(str(reason)) or messages.get(exc.code)
+    if msgid is not None:
+        return {"": [gettext_for(language)(msgid)]}
+    return _errors(exc, language)
+
+
+@router.post("/customers/{customer_id}/loyalty/redeem", response_class=HTMLResponse)
+def redeem_for_customer(
+    request: Request,
+    customer_id: str,
+    db: UiSession,
+    form: Form,
+    viewer: Principal = Allowed(Perm.LOYALTY_OPERATE),
+) -> Response:
+    """Redeem a reward for the customer at the counter. The form carries an idempotency key drawn
+    when the page was rendered, so a double submit (or a retried post) redeems exactly once."""
+    customer = _load(db, customer_id)
+    reward_id = str(form.get("reward_id") or "").strip()
+    key = str(form.get("idempotency_key") or "").strip()
+    language = request.state.language
+    if not reward_id or not key or len(key) > 100:
+        msg = gettext_for(language)(N_("Choose a reward."))
+        return _customer_page(
+            request, db, viewer, customer, loyalty_errors={"reward_id": [msg]}, status_code=422
+        )
+    try:
+        redeem_reward(
+            db,
+            customer.id,
+            reward_id,
+            market_code=_home_market(db, customer),
+            key=console_key(viewer, key),
+        )
+    except PatronError as exc:
+        db.rollback()
+        return _customer_page(
+            request,
+            db,
+            viewer,
+            customer,
+            loyalty_errors=_loyalty_errors(exc, language),
+            status_code=exc.status if 400 <= exc.status < 500 else 409,
+        )
+    return redirect(f"/customers/{customer.id}?flash=reward_redeemed#loyalty")

@@ -9,10 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm.exc import StaleDataError
 
 from patron.auth import Perm, Principal
+from patron.core.business import list_markets
 from patron.core.errors import PatronError, ValidationFailed
 from patron.core.i18n import N_, gettext_for
+from patron.core.ids import new_id
 from patron.customers import get_customer
 from patron.loyalty import (
     adjust_points,
@@ -50,8 +53,20 @@ from patron.web.ui.base import (
     render,
     viewer_language,
 )
+from patron.web.ui.loyalty_config import (
+    FORM_EXPIRED,
+    FORM_USED,
+    KIND_LABELS,
+    MAX_FORM_KEY,
+    console_key,
+    domain_errors,
+    form_version,
+    stale_errors,
+)
+from patron.web.ui.loyalty_config import router as config_router
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+router.include_router(config_router)  # edit pages for tiers, rules, rewards, promotions, markets
 
 register_nav_section("engage", N_("Engage"), 20)
 register_nav("engage", N_("Loyalty"), "/loyalty", Perm.LOYALTY_READ, 10)
@@ -65,7 +80,19 @@ EXPIRY_POLICIES = (
     ("rolling", N_("Each lot expires after a number of months")),
     ("end_of_year", N_("At the end of the calendar year")),
 )
-PROGRAMME_FIELDS = ("enrolment", "pending_days", "expiry_policy", "expiry_months")
+TIER_BASES = (("points", N_("Points earned")), ("spend", N_("Net spend in the reporting currency")))
+TIER_WINDOWS = (("rolling", N_("A rolling number of months")), ("calendar_year", N_("The calendar year")))
+PROGRAMME_FIELDS = (
+    "enrolment",
+    "pending_days",
+    "expiry_policy",
+    "expiry_months",
+    "tier_basis",
+    "tier_window",
+    "tier_window_months",
+    "tier_grace_days",
+)
+PROGRAMME_NUMBERS = ("pending_days", "expiry_months", "tier_window_months", "tier_grace_days")
 
 
 def _errors(exc: PatronError, language: str) -> dict[str, list[str]]:
@@ -81,28 +108,34 @@ def _programme_page(
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, list[str]] | None = None,
+    version: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     language = viewer_language(request, viewer)
     gettext = gettext_for(language)
     programme = get_programme(db)
     tiers = list_tiers(db)
+    earning = {s.market_code: s for s in list_market_settings(db)}
     return render(
         request,
         "loyalty/index.html",
         {
             "programme": programme,
             "values": values or {k: getattr(programme, k) for k in PROGRAMME_FIELDS},
+            "version": programme.version if version is None else version,
             "errors": errors or {},
             "enrolments": [(k, gettext(v)) for k, v in ENROLMENTS],
             "expiry_policies": [(k, gettext(v)) for k, v in EXPIRY_POLICIES],
-            "markets": list_market_settings(db),
+            "tier_bases": [(k, gettext(v)) for k, v in TIER_BASES],
+            "tier_windows": [(k, gettext(v)) for k, v in TIER_WINDOWS],
+            "markets": [(m, earning.get(m.code)) for m in list_markets(db)],
             "tiers": [(t, tier_name(t, language)) for t in tiers],
             "rules": list_rules(db),
             "rewards": [(r, reward_name(r, language)) for r in list_rewards(db, include_inactive=True)],
             "promotions": list_promotions(db),
             "can_edit": viewer.can(Perm.LOYALTY_WRITE),
             "lookup_error": None,
+            "REWARD_KIND_LABELS": KIND_LABELS,
         },
         status_code=status_code,
     )
@@ -119,25 +152,53 @@ def programme_page(
 def save_programme(
     request: Request, db: UiSession, form: Form, viewer: Principal = Allowed(Perm.LOYALTY_WRITE)
 ) -> Response:
+    language = viewer_language(request, viewer)
     values: dict[str, Any] = {k: (str(form.get(k) or "")).strip() for k in PROGRAMME_FIELDS}
-    changes: dict[str, Any] = {"enrolment": values["enrolment"], "expiry_policy": values["expiry_policy"]}
+    # older forms (and scripts) may leave the tier settings out: those keep their current values
+    changes: dict[str, Any] = {
+        k: values[k] for k in ("enrolment", "expiry_policy", "tier_basis", "tier_window") if k in form
+    }
     errors: dict[str, list[str]] = {}
-    for key in ("pending_days", "expiry_months"):
+    for key in PROGRAMME_NUMBERS:
+        if key not in form:
+            continue
         try:
             changes[key] = int(values[key])
         except ValueError:
-            errors[key] = [gettext_for(viewer_language(request, viewer))(N_("Enter a whole number."))]
-    if errors:
-        return _programme_page(request, db, viewer, values=values, errors=errors, status_code=422)
-    try:
-        update_programme(db, **changes)
-    except PatronError as exc:
+            errors[key] = [gettext_for(language)(N_("Enter a whole number."))]
+    current = get_programme(db)
+    if form_version(form) != current.version:  # a stale form, or one without the version it was read at
         return _programme_page(
             request,
             db,
             viewer,
             values=values,
-            errors=_errors(exc, viewer_language(request, viewer)),
+            errors=stale_errors(language),
+            version=current.version,
+            status_code=412,
+        )
+    if errors:
+        return _programme_page(request, db, viewer, values=values, errors=errors, status_code=422)
+    try:
+        update_programme(db, **changes)
+    except StaleDataError:  # changed by a concurrent transaction between our read and our UPDATE
+        db.rollback()
+        return _programme_page(
+            request,
+            db,
+            viewer,
+            values=values,
+            errors=stale_errors(language),
+            status_code=412,
+        )
+    except PatronError as exc:
+        db.rollback()
+        return _programme_page(
+            request,
+            db,
+            viewer,
+            values=values,
+            errors=domain_errors(exc, language),
             status_code=422,
         )
     return redirect("/loyalty?flash=loyalty_saved")
@@ -183,6 +244,7 @@ def _member_page(
             "progress": progress,
             "entries": entries,
             "can_adjust": viewer.can(Perm.LOYALTY_OPERATE),
+            "adjust_key": new_id(),  # a double submit (or a retried post) adjusts once
             "errors": errors or {},
             "values": values or {"points": "", "reason": ""},
         },
@@ -205,7 +267,22 @@ def adjust(
     form: Form,
     viewer: Principal = Allowed(Perm.LOYALTY_OPERATE),
 ) -> Response:
+    """A manual adjustment (audited by the ledger, with its reason). The form carries an idempotency
+    key drawn when the page was rendered, so a double submit adjusts once; a post without one (a
+    script) is not deduplicated, as in the API."""
     values = {k: str(form.get(k) or "").strip() for k in ("points", "reason")}
+    key = str(form.get("idempotency_key") or "").strip()
+    gettext = gettext_for(viewer_language(request, viewer))
+    if len(key) > MAX_FORM_KEY:
+        return _member_page(
+            request,
+            db,
+            viewer,
+            customer_id,
+            values=values,
+            errors={"": [gettext(FORM_EXPIRED)]},
+            status_code=422,
+        )
     try:
         points = int(values["points"])
     except ValueError:
@@ -215,19 +292,24 @@ def adjust(
             viewer,
             customer_id,
             values=values,
-            errors={"points": [gettext_for(viewer_language(request, viewer))(N_("Enter a whole number."))]},
+            errors={"points": [gettext(N_("Enter a whole number."))]},
             status_code=422,
         )
     try:
-        adjust_points(db, customer_id, points, reason=values["reason"])
+        adjust_points(db, customer_id, points, reason=values["reason"], key=console_key(viewer, key))
     except PatronError as exc:
+        errors = (
+            {"": [gettext(FORM_USED)]}
+            if exc.code == "idempotency_key_reused"
+            else _errors(exc, viewer_language(request, viewer))
+        )
         return _member_page(
             request,
             db,
             viewer,
             customer_id,
             values=values,
-            errors=_errors(exc, viewer_language(request, viewer)),
+            errors=errors,
             status_code=422 if exc.status == 422 else 409,
         )
     return redirect(f"/loyalty/members/{customer_id}?flash=points_adjusted")

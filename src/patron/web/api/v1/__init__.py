@@ -22,6 +22,7 @@ MODULES: tuple[str, ...] = (
     "exports",
     "audit",
     "analytics",
+    "portal",
 )
 
 api_router = APIRouter(route_class=PatronRoute)

@@ -5,7 +5,9 @@ runs after the response, in the background of the server process that took the r
 imports). Poll ``GET /analytics/runs/{id}``: ``status`` goes ``queued`` → ``running`` → ``completed``
 (``results`` holds the results JSON of ``patron analyze --json``; the per-customer scores are now the
 customers' ``analytics`` traits) or ``failed`` (``error`` says why; nothing else was written).
-``GET /analytics/runs/{id}/report`` is the self-contained HTML report. One run at a time (409).
+``GET /analytics/runs/{id}/report`` is the self-contained HTML report. One run at a time per scope
+(409). A run may be scoped to a market (``{"market": "VN"}``: the orders placed there) and/or a saved
+segment (``{"segment_id": "…"}``: its members when the run starts); scoped runs publish no traits.
 """
 
 from __future__ import annotations
@@ -61,9 +63,25 @@ class AnalyticsRunCreate(BaseModel):
         default=["kpis", "cohorts", "rfm", "models", "recommendations"], max_length=5
     )
     language: Literal["en", "vi", "hu", "th"] = Field(default="en", description="of the report")
-    publish_traits: StrictBool = Field(
-        default=True,
-        description="write rfm_segment, p_alive, churn_risk, churn_band, clv, predicted_purchases",
+    publish_traits: StrictBool | None = Field(
+        default=None,
+        description="write rfm_segment, p_alive, churn_risk, churn_band, clv, predicted_purchases "
+        "(default: true for the whole database; a market or segment run cannot)",
+    )
+    market: str | None = Field(
+        default=None, min_length=1, max_length=20, description="a market code: analyse its orders only"
+    )
+    segment_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=36,
+        description="a saved segment: analyse its members (evaluated when the run starts) only",
+    )
+
+    currency: Literal["reporting", "market"] = Field(
+        default="reporting",
+        description="the currency of the amounts: the business reporting currency, or (with a market) "
+        "the market's own currency",
     )
 
     def options(self) -> RunOptions:
@@ -79,6 +97,9 @@ class AnalyticsRunCreate(BaseModel):
             sections=tuple(dict.fromkeys(self.sections)),
             language=self.language,
             publish_traits=self.publish_traits,
+            market=self.market,
+            segment_id=self.segment_id,
+            currency=self.currency,
         )
 
 
@@ -86,6 +107,10 @@ class AnalyticsRunRead(BaseModel):
     id: str
     status: RunStatus = Field(description="queued → running → completed | failed")
     trigger: Literal["manual", "schedule"]
+    scope: str = Field(description='"all", "market:VN", "segment:<id>" or "market:VN/segment:<id>"')
+    market: str | None = Field(description="the market analysed (null: every market)")
+    segment_id: str | None = Field(description="the segment analysed (null: every customer)")
+    segment_name: str | None = Field(description="the segment's name when the run was created")
     options: dict[str, Any]
     as_of: date | None = Field(description="the analysis' last day (once completed)")
     currency: str | None = Field(description="the reporting currency of the money figures")
@@ -110,6 +135,10 @@ class AnalyticsRunRead(BaseModel):
             "id": view.id,
             "status": view.status,
             "trigger": view.trigger,
+            "scope": view.scope,
+            "market": view.market,
+            "segment_id": view.segment_id,
+            "segment_name": view.segment_name,
             "options": view.options,
             "as_of": view.as_of,
             "currency": view.currency,
@@ -177,11 +206,17 @@ def start_analytics_run_endpoint(
 def list_analytics_runs_endpoint(
     db: DbSession,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
+    scope: Annotated[
+        str | None,
+        Query(max_length=120, description='an exact scope: "all" for whole-database runs, "market:VN" …'),
+    ] = None,
+    market: Annotated[str | None, Query(max_length=20, description="runs of this market")] = None,
+    segment_id: Annotated[str | None, Query(max_length=36, description="runs of this segment")] = None,
     limit: Annotated[int | None, Query(ge=1, le=200, description="page size (default 50)")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     _: Principal = Requires(Perm.ANALYTICS_READ),
 ) -> AnalyticsRunPage:
-    """Analytics runs, newest first (without their results)."""
+    """Analytics runs, newest first (without their results); filtered by status and scope."""
     size = clamp_limit(limit)
     after = decode_cursor(cursor)
     before = None
@@ -192,7 +227,15 @@ def list_analytics_runs_endpoint(
             raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
         if before[0].tzinfo is None:
             raise ValidationFailed("malformed cursor", code="invalid_cursor")
-    views = list_runs(db, limit=size + 1, before=before, status=run_status)
+    views = list_runs(
+        db,
+        limit=size + 1,
+        before=before,
+        status=run_status,
+        scope=scope,
+        market=market,
+        segment_id=segment_id,
+    )
     items = views[:size]
     next_cursor = (
         encode_cursor([items[-1].created_at.isoformat(), items[-1].id]) if len(views) > size else None

@@ -76,7 +76,7 @@ from patron.loyalty import (
 from patron.web.api.v1.fields import Amount, Cursor, Limit, Text
 from patron.web.deps import DbSession, IfMatch, Requires, check_if_match, make_etag, set_etag
 from patron.web.problems import problem_responses
-from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute
+from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute, read_only
 
 router = APIRouter(route_class=PatronRoute, tags=["loyalty"], responses=problem_responses(401, 403, 422))
 
@@ -984,6 +984,7 @@ class SimulationRequest(BaseModel):
 
 
 @router.post("/loyalty/simulate", response_model=EarningRead, responses=problem_responses(404))
+@read_only
 def simulate_endpoint(
     body: SimulationRequest, db: DbSession, _: Principal = Requires(Perm.LOYALTY_READ)
 ) -> EarningRead:

@@ -34,7 +34,7 @@ from patron.loyalty import (
 from patron.web.api.v1.fields import Amount, Text
 from patron.web.deps import DbSession, IfMatch, Requires, check_if_match, make_etag, set_etag
 from patron.web.problems import problem_responses
-from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute
+from patron.web.routing import IDEMPOTENCY_HEADER, PatronRoute, read_only
 
 router = APIRouter(route_class=PatronRoute, tags=["coupons"], responses=problem_responses(401, 403, 422))
 
@@ -278,6 +278,7 @@ def _redemption(view: CouponRedemptionView) -> CouponRedemptionRead:
 
 
 @router.post("/coupons/validate", response_model=CouponValidation, responses=problem_responses(404, 409))
+@read_only
 def validate_endpoint(
     body: CouponOrder, db: DbSession, _: Principal = Requires(Perm.LOYALTY_READ)
 ) -> CouponValidation:
