@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from patron.core.clock import FrozenClock
@@ -174,6 +174,9 @@ def test_query_plan_uses_the_trigram_index(session: Session, people: dict[str, s
         if session.get_bind().dialect.name == "sqlite":
             assert "customer_search_fts VIRTUAL TABLE INDEX" in plan, plan
             assert "SCAN customers" not in plan, plan
+        elif tier == 0:  # "a field equals the query": a key of the fields' own GIN index
+            assert "ixs_customers_search_words" in plan, plan
+            assert "ixs_customers_search_trgm" not in plan, plan
         else:
             assert "ixs_customers_search_trgm" in plan, plan
         # and the statement finds what the plan promises
@@ -331,3 +334,119 @@ def test_tier_counts_from_nested_sets_equal_the_tiers(session: Session, cap: int
         assert [counts(t) for t in TIERS] == [
             queries_module._tier_count(session, query, t, cap) for t in TIERS
         ], q
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 3])
+def test_tier_sizes_estimated_from_the_sample_give_the_same_answers(
+    session: Session, monkeypatch: pytest.MonkeyPatch, threshold: int
+) -> None:
+    """PostgreSQL walks a tier at once when the capped sample of matches says it is common, and asks the
+    index for the ids of any other (reading them by id when fewer than the cap): every combination must
+    give the pages the usual plan gives."""
+    ids = sorted(make(session, f"Văn {i}", "Nguyễn", email=f"nguyen{i}@gmail.com") for i in range(4))
+    make(session, "Anna", "Nguyenova", phone="+36 30 123 4567")
+    make(session, "Thị Ngân", "Trần", email="ngan.tran@example.vn")
+    make(session, "Ngân", "Lê")
+    make(session, "Ngân", "Phạm")  # two exact: a page of two ends inside a tier read by id
+    make(session, "Nguyễn", "Hoàng")
+    queries = ["nguyen", "van", "gmail", "ngan", "nguyen van 1", "ng", "0630", "zzz"]
+    expected = {q: _all_pages(session, q) for q in queries}
+    assert expected["gmail"] == ids
+    for q in queries:  # the definition, row by row: exact field, then a field or word starts, then inside
+        query = read_query(q)
+        assert query is not None
+        if len(query.text) >= 3:
+            assert expected[q] == _by_definition(session, query.text), q
+    monkeypatch.setattr(queries_module, "_MIN_THRESHOLD", threshold)
+    monkeypatch.setattr(queries_module, "_MAX_THRESHOLD", threshold)
+    for min_sample in (0, 1, 1000):  # every sampled tier counts as common / only by its share / never
+        monkeypatch.setattr(queries_module, "_MIN_SAMPLE", min_sample)
+        for q in queries:
+            assert _all_pages(session, q) == expected[q], (q, min_sample)
+
+
+def _by_definition(session: Session, v: str) -> list[str]:
+    ranked = []
+    for c in session.scalars(select(Customer)):
+        st = c.search_text
+        if v in st:
+            ranked.append((0 if f"|{v}|" in st else 1 if f"|{v}" in st or f" {v}" in st else 2, c.id))
+    return [cid for _, cid in sorted(ranked)]
+
+
+def test_exact_field_lookup_equals_the_row_check(session: Session) -> None:
+    """Tier 0 through the index (PostgreSQL: the one-word fields' GIN index for a one-word query, else
+    the trigrams) finds exactly the rows whose search text holds ``|q|`` — not those where q is only a
+    field's last word or a part of an email."""
+    ngan = make(session, "Ngân", "Lê")
+    thi = make(session, "Thị Ngân", "Trần", email="ngan@example.vn")  # "ngan" ends a field, starts an email
+    full = make(session, "Văn An", "Nguyễn", phone="0912 345 678", country="VN")
+    for q, exact in [("ngan", [ngan]), ("nguyen van an", [full]), ("van an", [full]),
+                     ("0912345678", [full]), ("ngan@example", []), ("le ngan", [ngan]),
+                     ("ngan@example.vn", [thi]), ("tran", [thi])]:  # fmt: skip
+        indexed, _, _ = search_statement(session, q=q, tier=0)
+        walked, _, _ = search_statement(session, q=q, tier=0, scan=True)
+        assert [c.id for c in session.scalars(indexed)] == exact, q
+        assert [c.id for c in session.scalars(walked)] == exact, q
+
+
+def test_search_restores_the_planner_settings(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL plans index statements with sequential and plain index scans off (SET LOCAL): every way
+    out of a search — no match, few, many — leaves the transaction's settings as they were."""
+    make(session, "Văn An", "Nguyễn")
+    make(session, "Văn Bình", "Nguyễn")
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's")
+    before = session.execute(
+        text("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan')")
+    ).one()
+    for threshold in (1000, 1):
+        monkeypatch.setattr(queries_module, "_MIN_THRESHOLD", threshold)
+        monkeypatch.setattr(queries_module, "_MAX_THRESHOLD", threshold)
+        for q in ("zzz", "nguyen", "van", "ng"):
+            list_customers(session, q=q, limit=1)
+            after = session.execute(
+                text("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan')")
+            ).one()
+            assert tuple(after) == tuple(before), (q, threshold)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ngan", "nguyen-smith", "o'brien", "ธนวัฒน์", "van an", "an@example.vn", "0912", "๑๒๓", "a1", "x.y"],
+)
+def test_one_word_fields_agree_with_the_index_function(session: Session, value: str) -> None:
+    """PostgreSQL looks a one-word query up in ``customer_search_words``; the Python test that picks that
+    path must keep exactly the fields the SQL function keeps, or exact matches would be missed."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the index function is PostgreSQL's")
+    kept = session.scalar(text("SELECT :v = ANY(customer_search_words('|x|' || :v || '|'))"), {"v": value})
+    assert kept is queries_module._one_word(value)
+
+
+def test_exact_lookup_follows_every_write(session: Session) -> None:
+    """The exact tier's index (PostgreSQL: an expression over ``search_text``) follows creates, updates,
+    bulk upserts, merges and erasure — each checked against the row-by-row walk."""
+    from patron.customers import prepare_customer, upsert_customers_bulk
+
+    def exact(q: str) -> list[str]:
+        indexed, _, _ = search_statement(session, q=q, tier=0, include_merged=True)
+        walked, _, _ = search_statement(session, q=q, tier=0, include_merged=True, scan=True)
+        found = [c.id for c in session.scalars(indexed)]
+        assert found == [c.id for c in session.scalars(walked)], q
+        return found
+
+    ngan = make(session, "Ngân", "Lê")
+    assert exact("ngan") == [ngan]
+    update_customer(session, ngan, {"first_name": "Hoa"})
+    assert exact("ngan") == []
+    assert exact("hoa") == [ngan]
+    [bulk] = upsert_customers_bulk(session, [prepare_customer({"external_id": "x1", "first_name": "Ngân"})])
+    assert exact("ngan") == [bulk.customer_id]
+    upsert_customers_bulk(session, [prepare_customer({"external_id": "x1", "first_name": "Thảo"})])
+    assert exact("ngan") == []
+    assert exact("thao") == [bulk.customer_id]
+    merge_customers(session, source_id=bulk.customer_id, target_id=ngan)
+    assert exact("thao") == [bulk.customer_id]  # merged: still found with include_merged
+    erase_customer(session, ngan)
+    assert exact("hoa") == []

@@ -9,9 +9,9 @@ digits of every phone (``0912 345 678`` and ``+84 912 345 678`` both find ``+849
 Index: on SQLite a contentless FTS5 table ``customer_search_fts`` with the ``trigram`` tokenizer (a
 phrase query is an exact substring match, ``|`` and spaces included); on PostgreSQL a ``pg_trgm`` GIN
 index on ``customers.search_text`` with field and word starts marked by a letter (``PG_MARKED_TEXT``:
-pg_trgm ignores punctuation). Both are created by migration 0002. Queries shorter than three
-characters (no trigram) match the start of the given name, family name or email through their B-tree
-indexes.
+pg_trgm ignores punctuation), plus a GIN index on the one-word fields (``PG_WORDS``) for "a field
+equals this one-word query". All are created by migration 0002. Queries shorter than three characters
+(no trigram) match the start of the given name, family name or email through their B-tree indexes.
 
 Relevance: 0 — the query equals a whole field (a name in either order, given or family name, an
 email, a phone's digits); 1 — a field or a word of a field starts with the query; 2 — the query is
@@ -23,13 +23,17 @@ LIMIT`` what is still missing. The index first counts a tier's matches, up to a 
 √(page × customers) (``_sort_threshold``): below it the matches are read through the index and sorted;
 from it on the tier is common enough that walking the primary key in id order, checking each row,
 fills the page within a few thousand rows. So no query reads or sorts every match (``nguyen`` matches
-a third of a Vietnamese customer base).
+a third of a Vietnamese customer base). On PostgreSQL, where a GIN bitmap scan cannot stop early and
+so costs as much for one row as for the cap, the statements through the trigram index are kept to a
+minimum instead (:func:`_search_postgresql`): the exact matches first (cheap, however common), then
+one capped sample of all matches with their tiers, which decides the rest without counting.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -214,6 +218,17 @@ _MAX_THRESHOLD = 20_000
 # ``search_text`` itself.)
 _MARK = "\u01c2"  # ǂ
 PG_MARKED_TEXT = f"replace(replace(customers.search_text, ' ', ' {_MARK}'), '|', '{_MARK}|{_MARK}')"
+# ... but the marks cannot tell a field's last word from the whole field (``ǂnganǂ`` is in both
+# ``|ngan|`` and ``|tran thi ngan|``): for a query of one word (no space, no ``@``, not only digits)
+# "a field equals the query" is a key of a second GIN index on the one-word fields (migration 0002:
+# ``ixs_customers_search_words``). A folded query holds no ``|``, so ``|q|`` is in ``search_text``
+# exactly when ``q`` is one of its fields — and a one-word q can only equal a one-word field.
+PG_WORDS = "customer_search_words(customers.search_text)"
+
+
+def _one_word(value: str) -> bool:
+    """Whether ``customer_search_words`` keeps a field equal to ``value`` (the same test as its SQL)."""
+    return " " not in value and "@" not in value and re.fullmatch("[0-9]+", value) is None
 
 
 def _escape_like(value: str) -> str:
@@ -296,6 +311,9 @@ def _index_condition(dialect: str, query: SearchQuery, tier: int | None) -> Colu
             "WHERE customer_search_fts MATCH :fts_match"
         ).bindparams(fts_match=_fts_expression(value, tier))
         return Customer.id.in_(matched.columns(literal_column("customer_id")))
+    if tier == 0 and _one_word(value):
+        word = text(f"{PG_WORDS} @> ARRAY[CAST(:exact_word AS text)]").bindparams(exact_word=value)
+        return and_(word, _tier_condition(dialect, value, tier))
     marked = value.replace(" ", " " + _MARK)
     pattern = marked if tier is None else (f"|{_MARK}{marked}{_MARK}|", _MARK + marked, marked)[tier]
     like = literal_column(PG_MARKED_TEXT).like(f"%{_escape_like(pattern)}%", escape="\\")  # the GIN index
@@ -374,22 +392,29 @@ class _TierCounts:
         return self._count_set(tier) - (self._count_set(tier - 1) if tier > 0 else 0)
 
 
-def match_statement(session: Session, q: str, *, cap: int) -> Select[str] | TextClause:
+def match_statement(session: Session, q: str, *, cap: int) -> Select[Any] | TextClause:
     """The ids of at most ``cap`` customers the search index finds for ``q`` (filters aside): the
-    first step of :func:`list_customers` (exposed so tests can read its query plan)."""
+    first step of :func:`list_customers` (exposed so tests can read its query plan). On PostgreSQL each
+    id comes with its tier and heap page (see :func:`_search_postgresql`)."""
     query = read_query(q)
     if query is None:
         raise ValueError("a query without letters or digits matches nothing")
     return _match_statement(_dialect(session), query, cap)
 
 
-def _match_statement(dialect: str, query: SearchQuery, cap: int) -> Select[str] | TextClause:
+def _match_statement(dialect: str, query: SearchQuery, cap: int) -> Select[Any] | TextClause:
     if dialect == "sqlite" and len(query.text) >= MIN_TRIGRAM:
         return text(
             "SELECT customer_search.customer_id FROM customer_search_fts "
             "JOIN customer_search ON customer_search.id = customer_search_fts.rowid "
             "WHERE customer_search_fts MATCH :fts_match LIMIT :cap"
         ).bindparams(fts_match=_fts_expression(query.text, None), cap=cap)
+    if dialect == "postgresql":
+        # each id with its tier and its heap page: a bitmap heap scan reads the table in page order, so
+        # the last page read tells which share of the table the capped sample stands for
+        page: ColumnElement[Any] = literal_column("(customers.ctid::text::point)[0]")
+        columns = (Customer.id, _rank(dialect, query).label("tier"), page.label("page"))
+        return select(*columns).where(_index_condition(dialect, query, None)).limit(cap)
     return select(Customer.id).where(_index_condition(dialect, query, None)).limit(cap)
 
 
@@ -430,8 +455,60 @@ def _sort_threshold(session: Session, size: int) -> int:
         total = session.scalar(
             text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'customers'::regclass")
         )
-    total = max(int(total or 0), 0)
-    return max(_MIN_THRESHOLD, min(_MAX_THRESHOLD, int((_SCAN_COST * size * total) ** 0.5)))
+    return _threshold(size, int(total or 0))
+
+
+def _threshold(size: int, total: int) -> int:
+    return max(_MIN_THRESHOLD, min(_MAX_THRESHOLD, int((_SCAN_COST * size * max(total, 0)) ** 0.5)))
+
+
+class _PlanSettings:
+    """PostgreSQL: the planner settings of one search, changed only when the kind of statement changes.
+
+    Statements through the search index run with sequential and plain index scans off (see
+    :func:`using_search_index`), walks of the primary key and reads by id under the settings the
+    transaction had; ``set_config(…, true)`` is ``SET LOCAL``. The first change also reads the table's
+    size (rows and pages, kept by ANALYZE / autovacuum), so a search starts with one statement, not
+    three, and restores the settings once instead of after every index statement."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.saved: tuple[str, str] | None = None  # the transaction's settings, once read
+        self.index_only = False
+        self.rows = 0
+        self.pages = 0
+
+    def start(self) -> None:
+        """Read the settings and the table's size, and switch to index-only plans."""
+        row = self.session.execute(
+            text(
+                "SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan'), "
+                "set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true), "
+                "c.reltuples::bigint, c.relpages FROM pg_class c WHERE c.oid = 'customers'::regclass"
+            )
+        ).one()
+        self.saved, self.index_only = (row[0], row[1]), True
+        self.rows, self.pages = max(int(row[4] or 0), 0), max(int(row[5] or 0), 0)
+
+    def index(self) -> None:
+        if not self.index_only:
+            self.session.execute(
+                text(
+                    "SELECT set_config('enable_seqscan', 'off', true), "
+                    "set_config('enable_indexscan', 'off', true)"
+                )
+            )
+            self.index_only = True
+
+    def restore(self) -> None:
+        if self.index_only and self.saved is not None:
+            self.session.execute(
+                text(
+                    "SELECT set_config('enable_seqscan', :s, true), set_config('enable_indexscan', :i, true)"
+                ),
+                {"s": self.saved[0], "i": self.saved[1]},
+            )
+            self.index_only = False
 
 
 def _tag_condition(dialect: str, tag: str) -> ColumnElement[bool]:
@@ -626,7 +703,29 @@ def list_customers(
         return Page(items=[], next_cursor=None)
     dialect = _dialect(session)
     conditions = _filters(dialect, **filters)
-    start_tier, last_id = _read_search_cursor(cursor)
+    after = _read_search_cursor(cursor)
+    if dialect == "postgresql":
+        rows = _search_postgresql(session, query, conditions, size=size, after=after)
+    else:
+        rows = _search_by_counts(session, query, conditions, size=size, after=after)
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = encode_cursor([rows[-1][0], rows[-1][1].id]) if more and rows else None
+    return Page(items=views(session, [c for _, c in rows]), next_cursor=next_cursor)
+
+
+def _search_by_counts(
+    session: Session,
+    query: SearchQuery,
+    conditions: list[ColumnElement[bool]],
+    *,
+    size: int,
+    after: tuple[int, str | None],
+) -> list[tuple[int, Customer]]:
+    """Up to ``size + 1`` matches as (tier, customer), in order from the cursor ``after``: SQLite (FTS5
+    counts cheaply, so each tier is counted before it is read)."""
+    dialect = _dialect(session)
+    start_tier, last_id = after
     threshold = _sort_threshold(session, size)
     rows: list[tuple[int, Customer]] = []  # (tier, customer)
     if dialect == "sqlite" and len(query.text) >= MIN_TRIGRAM:
@@ -637,10 +736,9 @@ def list_customers(
         ids = _match_ids(session, query, threshold)
         matches = len(ids)
     if not matches:
-        return Page(items=[], next_cursor=None)
+        return []
     few = matches < threshold
     if few:  # one pass through the index found them all: rank and sort them
-        after = (start_tier, last_id)
         ranked = _ranked_statement(dialect, query, conditions, after=after, limit=size + 1, ids=ids)
         rows = [(int(tier), c) for c, tier in session.execute(ranked)]
     tier_counts = _TierCounts(session, query, threshold)
@@ -661,10 +759,115 @@ def list_customers(
         else:
             with using_search_index(session):
                 rows += [(tier, c) for c in session.scalars(stmt)]
-    more = len(rows) > size
-    rows = rows[:size]
-    next_cursor = encode_cursor([rows[-1][0], rows[-1][1].id]) if more and rows else None
-    return Page(items=views(session, [c for _, c in rows]), next_cursor=next_cursor)
+    return rows
+
+
+# A tier is walked in id order without asking the index first when the capped sample of matches holds
+# at least this many of its rows and, scaled by the share of the table the sample covers, at least the
+# threshold: an estimate, so a minimum keeps a handful of rows in a small share from deciding.
+_MIN_SAMPLE = 16
+
+
+def _search_postgresql(
+    session: Session,
+    query: SearchQuery,
+    conditions: list[ColumnElement[bool]],
+    *,
+    size: int,
+    after: tuple[int, str | None],
+) -> list[tuple[int, Customer]]:
+    """Up to ``size + 1`` matches as (tier, customer), in order from the cursor ``after``: PostgreSQL.
+
+    A GIN bitmap scan cannot stop early, so a statement through the trigram index costs about the same
+    however few rows it returns, and a common term's costs most: they are kept to a minimum.
+
+    1. From the first tier on: the ids of the exact matches, at most ``threshold`` (a one-word query:
+       one key of the one-word fields' index — cheap however common; a short query: the name and
+       email B-trees; else the trigrams). More than a page: read them by id (or walk the tier in id
+       order when capped); a full page needs nothing else (``nguyen``, ``mai``).
+    2. One statement returns up to ``threshold`` matching ids with their tier and heap page. Fewer:
+       that is every match — rank and sort them (most searches end here).
+    3. Otherwise the sample estimates each remaining tier's size (its rows in the sample over the share
+       of the table read): a common tier is walked in id order at once; any other is asked for its
+       ids (at most ``threshold``; a full cap is common after all and walked), whose rows are then
+       read by id.
+
+    The plan choices change the cost only, never the rows."""
+    dialect = "postgresql"
+    start_tier, last_id = after
+    settings = _PlanSettings(session)
+    rows: list[tuple[int, Customer]] = []
+    known: dict[int, list[str]] = {}  # a tier's ids, all of them
+
+    def by_ids(tier: int, ids: list[str], after_id: str | None, want: int) -> None:
+        # = ANY(array): the primary key's index scan returns them in id order and stops after ``want``
+        # (IN (subquery) reads and sorts every one)
+        settings.restore()
+        among = text("customers.id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:tier_ids AS jsonb))))")
+        where: list[ColumnElement[bool]] = [*conditions, among.bindparams(tier_ids=json.dumps(ids))]  # type: ignore[list-item]
+        if after_id is not None:
+            where.append(Customer.id > after_id)
+        stmt = select(Customer).where(*where).order_by(Customer.id).limit(want)
+        rows.extend((tier, c) for c in session.scalars(stmt))
+
+    def walk(tier: int, after_id: str | None, want: int) -> None:
+        settings.restore()
+        stmt = _tier_statement(dialect, query, tier, conditions, after_id=after_id, limit=want, scan=True)
+        rows.extend((tier, c) for c in session.scalars(stmt))
+
+    def tier_ids(tier: int, cap: int) -> list[str]:
+        settings.index()
+        return list(
+            session.scalars(select(Customer.id).where(_index_condition(dialect, query, tier)).limit(cap))
+        )
+
+    try:
+        settings.start()
+        threshold = _threshold(size, settings.rows)
+        if start_tier == 0:
+            exact = tier_ids(0, threshold)
+            if len(exact) > size:  # enough for a page: read (or walk) tier 0 first, maybe nothing else
+                if len(exact) < threshold:
+                    by_ids(0, exact, last_id, size + 1)
+                else:
+                    walk(0, last_id, size + 1)
+                if len(rows) > size:
+                    return rows
+                start_tier, last_id = 1, None  # tier 0 is done: go on with the next one
+            else:
+                known[0] = exact
+        sample = session.execute(_match_statement(dialect, query, threshold)).all()
+        if len(sample) < threshold:  # every match: rank and sort them
+            settings.restore()
+            ids = [row[0] for row in sample if int(row[1]) >= start_tier]
+            if not ids:
+                return rows
+            at = (start_tier, last_id)
+            ranked = _ranked_statement(
+                dialect, query, conditions, after=at, limit=size + 1 - len(rows), ids=ids
+            )
+            return rows + [(int(tier), c) for c, tier in session.execute(ranked)]
+        last_page = max(int(row[2]) for row in sample)
+        share = min(1.0, (last_page + 1) / settings.pages) if settings.pages else 1.0
+        in_sample = Counter(int(row[1]) for row in sample)
+        for tier in TIERS:
+            if tier < start_tier or (tier == 2 and len(query.text) < MIN_TRIGRAM):  # short: no tier 2
+                continue
+            want = size + 1 - len(rows)
+            if want <= 0:
+                break
+            after_id = last_id if tier == start_tier else None
+            seen = in_sample[tier]
+            if tier in known or seen < _MIN_SAMPLE or seen / share < threshold:
+                ids = known[tier] if tier in known else tier_ids(tier, threshold)
+                if len(ids) < threshold:  # all of the tier: read those rows by id
+                    if ids:
+                        by_ids(tier, ids, after_id, want)
+                    continue
+            walk(tier, after_id, want)
+        return rows
+    finally:
+        settings.restore()
 
 
 # ---- duplicates --------------------------------------------------------------------------------

@@ -9,6 +9,12 @@ index set-wise in the same transaction (see ``customer_search_suspended``).
 PostgreSQL: a ``pg_trgm`` GIN index on ``customers.search_text`` with each field start, word start and
 field end marked by a letter folded text never holds (``ǂ``; pg_trgm ignores punctuation such as ``|``),
 so exact-field and prefix matches are index lookups too (``patron.customers.queries.PG_MARKED_TEXT``).
+pg_trgm cannot see where a field starts or ends, only where a word does, so a common word that ends
+fields (``ngan`` in ``|tran thi ngan|``) makes the exact-field lookup recheck every row holding it: a
+second GIN index on the one-word fields (``customer_search_words(search_text)``: no space, no ``@``, not
+only digits — a given or family name of one word; emails, phone numbers and two-word names would add a
+key per row and slow every write) answers "a field equals this one-word query" exactly
+(``patron.customers.queries.PG_WORDS``).
 
 These objects are excluded from autogenerate (``migrations/env.py``: tables ``customer_search*`` and
 indexes ``ixs_*``).
@@ -73,9 +79,21 @@ _PG_UP = [
     # the expression must stay identical to patron.customers.queries.PG_MARKED_TEXT
     "CREATE INDEX IF NOT EXISTS ixs_customers_search_trgm ON customers USING gin "
     "((replace(replace(search_text, ' ', ' \u01c2'), '|', '\u01c2|\u01c2')) gin_trgm_ops)",
+    # the one-word fields of a search text (patron.customers.queries.PG_WORDS uses it)
+    """CREATE OR REPLACE FUNCTION customer_search_words(search_text text) RETURNS text[]
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT coalesce(array_agg(f), '{}') FROM unnest(string_to_array(search_text, '|')) AS f
+        WHERE f <> '' AND strpos(f, ' ') = 0 AND strpos(f, '@') = 0 AND f !~ '^[0-9]+$'
+    $$""",
+    "CREATE INDEX IF NOT EXISTS ixs_customers_search_words ON customers USING gin "
+    "((customer_search_words(search_text)))",
 ]
 
-_PG_DOWN = ["DROP INDEX IF EXISTS ixs_customers_search_trgm"]
+_PG_DOWN = [
+    "DROP INDEX IF EXISTS ixs_customers_search_words",
+    "DROP FUNCTION IF EXISTS customer_search_words(text)",
+    "DROP INDEX IF EXISTS ixs_customers_search_trgm",
+]
 
 
 def upgrade() -> None:
