@@ -35,7 +35,6 @@ from patron.customers import (
     salutation,
 )
 from patron.loyalty import (
-    adjust_points,
     expiring_points_of,
     get_account,
     list_entries,
@@ -59,7 +58,12 @@ from patron.web.ui.base import (
     register_nav,
     render,
 )
-from patron.web.ui.loyalty_config import FORM_EXPIRED, FORM_USED, MAX_FORM_KEY, console_key
+from patron.web.ui.loyalty_config import (
+    FORM_USED,
+    AdjustRefused,
+    adjust_from_form,
+    console_key,
+)
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -446,38 +450,23 @@ def adjust_loyalty_points(
     post) adjusts once; a post without one (a script) is not deduplicated, as in the API."""
     customer = _load(db, customer_id)
     values = {k: str(form.get(k) or "").strip() for k in ("points", "reason")}
-    key = str(form.get("idempotency_key") or "").strip()
     language = request.state.language
-    if len(key) > MAX_FORM_KEY:
-        msg = gettext_for(language)(FORM_EXPIRED)
-        return _customer_page(
-            request, db, viewer, customer, loyalty_errors={"": [msg]}, loyalty_values=values, status_code=422
-        )
+    key = str(form.get("idempotency_key") or "").strip()
     try:
-        points = int(values["points"])
-    except ValueError:
-        msg = gettext_for(language)(N_("Enter a whole number."))
+        adjust_from_form(db, viewer, customer.id, values, key, language)
+    except AdjustRefused as refused:
+        errors = refused.errors
+        if refused.exc is not None:
+            db.rollback()
+            errors = _loyalty_errors(refused.exc, language, ADJUST_MESSAGES)
         return _customer_page(
             request,
             db,
             viewer,
             customer,
-            loyalty_errors={"points": [msg]},
+            loyalty_errors=errors,
             loyalty_values=values,
-            status_code=422,
-        )
-    try:
-        adjust_points(db, customer.id, points, reason=values["reason"], key=console_key(viewer, key))
-    except PatronError as exc:
-        db.rollback()
-        return _customer_page(
-            request,
-            db,
-            viewer,
-            customer,
-            loyalty_errors=_loyalty_errors(exc, language, ADJUST_MESSAGES),
-            loyalty_values=values,
-            status_code=422 if exc.status == 422 else 409,
+            status_code=refused.status,
         )
     return redirect(f"/customers/{customer.id}?flash=card_points_adjusted#loyalty")
 

@@ -18,7 +18,6 @@ from patron.core.i18n import N_, gettext_for
 from patron.core.ids import new_id
 from patron.customers import get_customer
 from patron.loyalty import (
-    adjust_points,
     create_promotion,
     create_reward,
     create_rule,
@@ -54,11 +53,10 @@ from patron.web.ui.base import (
     viewer_language,
 )
 from patron.web.ui.loyalty_config import (
-    FORM_EXPIRED,
     FORM_USED,
     KIND_LABELS,
-    MAX_FORM_KEY,
-    console_key,
+    AdjustRefused,
+    adjust_from_form,
     domain_errors,
     form_version,
     stale_errors,
@@ -271,46 +269,17 @@ def adjust(
     key drawn when the page was rendered, so a double submit adjusts once; a post without one (a
     script) is not deduplicated, as in the API."""
     values = {k: str(form.get(k) or "").strip() for k in ("points", "reason")}
+    language = viewer_language(request, viewer)
     key = str(form.get("idempotency_key") or "").strip()
-    gettext = gettext_for(viewer_language(request, viewer))
-    if len(key) > MAX_FORM_KEY:
-        return _member_page(
-            request,
-            db,
-            viewer,
-            customer_id,
-            values=values,
-            errors={"": [gettext(FORM_EXPIRED)]},
-            status_code=422,
-        )
     try:
-        points = int(values["points"])
-    except ValueError:
+        adjust_from_form(db, viewer, customer_id, values, key, language)
+    except AdjustRefused as refused:
+        errors = refused.errors
+        if refused.exc is not None:
+            reused = refused.exc.code == "idempotency_key_reused"
+            errors = {"": [gettext_for(language)(FORM_USED)]} if reused else _errors(refused.exc, language)
         return _member_page(
-            request,
-            db,
-            viewer,
-            customer_id,
-            values=values,
-            errors={"points": [gettext(N_("Enter a whole number."))]},
-            status_code=422,
-        )
-    try:
-        adjust_points(db, customer_id, points, reason=values["reason"], key=console_key(viewer, key))
-    except PatronError as exc:
-        errors = (
-            {"": [gettext(FORM_USED)]}
-            if exc.code == "idempotency_key_reused"
-            else _errors(exc, viewer_language(request, viewer))
-        )
-        return _member_page(
-            request,
-            db,
-            viewer,
-            customer_id,
-            values=values,
-            errors=errors,
-            status_code=422 if exc.status == 422 else 409,
+            request, db, viewer, customer_id, values=values, errors=errors, status_code=refused.status
         )
     return redirect(f"/loyalty/members/{customer_id}?flash=points_adjusted")
 

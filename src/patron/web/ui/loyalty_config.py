@@ -28,6 +28,7 @@ from patron.core.business import get_business, list_markets
 from patron.core.errors import NotFound, PatronError, ValidationFailed
 from patron.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, gettext_for
 from patron.loyalty import (
+    adjust_points,
     delete_rule,
     delete_tier,
     get_market_settings,
@@ -244,6 +245,36 @@ def console_key(viewer: Principal, key: str) -> str | None:
     """The idempotency key of a console form, scoped to the signed-in user as the API scopes a key
     to its token (two users' forms never share a key); ``None`` for a post without one."""
     return f"{viewer.scope}:console:{key}" if key else None
+
+
+class AdjustRefused(Exception):
+    """A console adjustment the form or the ledger refused: ``errors`` are ready to show, unless
+    ``exc`` (the ledger's refusal) is set for the page to phrase in its own words."""
+
+    def __init__(
+        self, status: int, errors: dict[str, list[str]] | None = None, exc: PatronError | None = None
+    ) -> None:
+        super().__init__(status)
+        self.status, self.errors, self.exc = status, errors or {}, exc
+
+
+def adjust_from_form(
+    db: Session, viewer: Principal, customer_id: str, values: dict[str, str], key: str, language: str
+) -> None:
+    """The console's manual adjustment (member page and customer card): the key drawn when the page
+    was rendered makes a double submit adjust once (a post without one, a script, is not deduplicated,
+    as in the API). Raises :class:`AdjustRefused`."""
+    gettext = gettext_for(language)
+    if len(key) > MAX_FORM_KEY:
+        raise AdjustRefused(422, {"": [gettext(FORM_EXPIRED)]})
+    try:
+        points = int(values["points"])
+    except ValueError:
+        raise AdjustRefused(422, {"points": [gettext(N_("Enter a whole number."))]}) from None
+    try:
+        adjust_points(db, customer_id, points, reason=values["reason"], key=console_key(viewer, key))
+    except PatronError as exc:
+        raise AdjustRefused(422 if exc.status == 422 else 409, exc=exc) from exc
 
 
 def stale_errors(language: str) -> dict[str, list[str]]:
